@@ -1,0 +1,1 @@
+"""PySide6 + pyqtgraph desktop application for Carvana car masks."""
