@@ -1,0 +1,255 @@
+"""Training and fine-tuning: one function used by the CLI and the GUI.
+
+Progress and cancellation cross the boundary as plain callables: `on_progress(dict)` is
+called after every batch and epoch, `should_stop()` is polled after every batch (Keras 3
+checks `model.stop_training` between batches, so a cancel takes effect within one batch).
+Checkpoints are written atomically: `best.keras` (lowest validation loss), `last.keras`
+plus `train_state.json` after every epoch, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from model.losses import CUSTOM_OBJECTS, bce_dice_loss, dice_coef
+from model.masks import atomic_write_bytes
+from model.network import build_segnet, preset_size
+from model.pipeline import Augment, MaskSequence
+
+log = logging.getLogger(__name__)
+
+Pair = tuple[Path, Path | np.ndarray]
+ProgressFn = Callable[[dict], None]
+StopFn = Callable[[], bool]
+
+BEST_NAME = "best.keras"
+LAST_NAME = "last.keras"
+STATE_NAME = "train_state.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs. `train_pairs`/`val_pairs` hold (image, mask) pairs."""
+
+    train_pairs: list[Pair]
+    val_pairs: list[Pair]
+    out_dir: Path
+    preset: str = "512x768"
+    width_multiplier: float = 0.5
+    epochs: int = 10
+    batch_size: int = 4
+    learning_rate: float = 1e-4
+    patience: int = 5
+    min_delta: float = 1e-4
+    augment: Augment | None = field(default_factory=Augment)
+    base_model: Path | None = None  # fine-tune from here instead of a fresh network
+    resume: bool = True
+    seed: int = 0
+    workers: int = 2
+    cache: bool = True
+    mixed_precision: bool = False
+    tensorboard: bool = True
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return preset_size(self.preset)
+
+
+@dataclass
+class TrainResult:
+    model_path: Path | None  # best checkpoint (None only when not a single batch ran)
+    last_path: Path | None
+    history: dict[str, list[float]]
+    best_val_loss: float
+    best_val_dice: float
+    epochs_run: int
+    cancelled: bool
+    stopped_early: bool
+
+
+def save_model_atomic(model: keras.Model, path: Path) -> None:
+    """Save to a temp file in the same folder, then rename: a crash never leaves half a model."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
+    model.save(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_keras_model(path: Path) -> keras.Model:
+    return keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=True, safe_mode=True)
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> None:
+    optimizer = keras.optimizers.Adam(
+        learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8
+    )
+    model.compile(optimizer=optimizer, loss=bce_dice_loss, metrics=[dice_coef])
+
+
+class _Checkpoints(keras.callbacks.Callback):
+    """Best/last checkpoints, resumable state and early stopping (min_delta on val_loss)."""
+
+    def __init__(self, out_dir: Path, config: TrainConfig, state: dict) -> None:
+        super().__init__()
+        self.out_dir = out_dir
+        self.config = config
+        self.state = state
+        self.stopped_early = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
+        val_dice = float(logs.get("val_dice_coef", logs.get("dice_coef", 0.0)))
+        for key, value in logs.items():
+            self.state["history"].setdefault(key, []).append(float(value))
+        if val_loss < self.state["best_val_loss"] - self.config.min_delta:
+            self.state.update(best_val_loss=val_loss, best_val_dice=val_dice, wait=0)
+            save_model_atomic(self.model, self.out_dir / BEST_NAME)
+        else:
+            self.state["wait"] += 1
+        self.state["epoch"] = epoch + 1
+        save_model_atomic(self.model, self.out_dir / LAST_NAME)
+        write_state(self.out_dir, self.state)
+        if self.state["wait"] >= self.config.patience:
+            log.info("early stopping: no val_loss improvement > %g for %d epochs",
+                     self.config.min_delta, self.config.patience)
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
+class _Progress(keras.callbacks.Callback):
+    """Turns Keras events into on_progress dicts and polls should_stop every batch."""
+
+    def __init__(self, config: TrainConfig, batches: int, on_progress: ProgressFn | None,
+                 should_stop: StopFn | None) -> None:
+        super().__init__()
+        self.config = config
+        self.batches = batches
+        self.on_progress = on_progress or (lambda info: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.cancelled = False
+        self._t_epoch = time.perf_counter()
+        self._t_run = time.perf_counter()
+        self._done_batches = 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        self._t_epoch = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        self._done_batches += 1
+        elapsed = time.perf_counter() - self._t_run
+        per_batch = elapsed / self._done_batches
+        remaining = (self.config.epochs - self._epoch) * self.batches - (batch + 1)
+        self.on_progress({
+            "event": "batch", "epoch": self._epoch + 1, "epochs": self.config.epochs,
+            "batch": batch + 1, "batches": self.batches, "loss": float(logs.get("loss", math.nan)),
+            "images_per_s": self.config.batch_size / per_batch if per_batch else 0.0,
+            "eta_s": max(0.0, remaining * per_batch),
+        })
+        if self.should_stop():
+            self.cancelled = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        self.on_progress({
+            "event": "epoch", "epoch": epoch + 1, "epochs": self.config.epochs,
+            "loss": float(logs.get("loss", math.nan)),
+            "val_loss": float(logs.get("val_loss", math.nan)),
+            "val_dice": float(logs.get("val_dice_coef", math.nan)),
+            "seconds": time.perf_counter() - self._t_epoch,
+        })
+
+
+def read_state(out_dir: Path) -> dict | None:
+    path = out_dir / STATE_NAME
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def write_state(out_dir: Path, state: dict) -> None:
+    atomic_write_bytes(out_dir / STATE_NAME, json.dumps(state, indent=2).encode())
+
+
+def _fresh_state(config: TrainConfig) -> dict:
+    cfg = {k: v for k, v in asdict(config).items() if k not in ("train_pairs", "val_pairs")}
+    cfg = json.loads(json.dumps(cfg, default=str))
+    return {"epoch": 0, "best_val_loss": math.inf, "best_val_dice": 0.0, "wait": 0,
+            "history": {}, "config": cfg}
+
+
+def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model, dict]:
+    out = config.out_dir
+    if config.resume and state is not None and (out / LAST_NAME).exists():
+        log.info("resuming from %s at epoch %d", out / LAST_NAME, state["epoch"])
+        model = load_keras_model(out / LAST_NAME)
+        # A resumed run may ask for a new learning rate (a manual step decay).
+        model.optimizer.learning_rate.assign(config.learning_rate)
+        return model, state
+    if config.base_model is not None:
+        model = load_keras_model(Path(config.base_model))
+        expected = (None, *config.input_size, 3)
+        if tuple(model.input_shape) != expected:
+            config.preset = f"{model.input_shape[1]}x{model.input_shape[2]}"
+            log.info("fine-tuning keeps the base model's input size %s", config.preset)
+    else:
+        h, w = config.input_size
+        model = build_segnet(h, w, config.width_multiplier)
+    compile_model(model, config.learning_rate)
+    return model, _fresh_state(config)
+
+
+def train(config: TrainConfig, on_progress: ProgressFn | None = None,
+          should_stop: StopFn | None = None) -> TrainResult:
+    """Train (or fine-tune, when config.base_model is set) and return where the best weights are."""
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    model, state = _prepare_model(config, read_state(out) if config.resume else None)
+    size = tuple(model.input_shape[1:3])
+    train_seq = MaskSequence(config.train_pairs, size, config.batch_size, config.augment,
+                             shuffle=True, seed=config.seed, cache=config.cache,
+                             workers=config.workers)
+    val_seq = (MaskSequence(config.val_pairs, size, config.batch_size, None, shuffle=False,
+                            cache=config.cache, workers=config.workers)
+               if config.val_pairs else None)
+    checkpoints = _Checkpoints(out, config, state)
+    progress = _Progress(config, len(train_seq), on_progress, should_stop)
+    callbacks: list[keras.callbacks.Callback] = [progress, checkpoints]
+    if config.tensorboard and keras.backend.backend() == "tensorflow":
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch"))
+    initial_epoch = state["epoch"]
+    if initial_epoch < config.epochs:
+        model.fit(train_seq, validation_data=val_seq, epochs=config.epochs,
+                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+    best = out / BEST_NAME
+    if progress.cancelled and not best.exists():
+        # Cancelled inside the first epoch: keep what was learned rather than nothing.
+        save_model_atomic(model, best)
+    result = TrainResult(
+        model_path=best if best.exists() else None,
+        last_path=out / LAST_NAME if (out / LAST_NAME).exists() else None,
+        history=state["history"], best_val_loss=float(state["best_val_loss"]),
+        best_val_dice=float(state["best_val_dice"]), epochs_run=state["epoch"] - initial_epoch,
+        cancelled=progress.cancelled, stopped_early=checkpoints.stopped_early,
+    )
+    if on_progress:
+        on_progress({"event": "done", "cancelled": result.cancelled,
+                     "best_val_dice": result.best_val_dice})
+    return result
