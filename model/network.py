@@ -42,9 +42,18 @@ def preset_size(preset: str) -> tuple[int, int]:
 def check_input_size(height: int, width: int) -> None:
     if height % DIVISOR or width % DIVISOR or height <= 0 or width <= 0:
         raise ValueError(
-            f"input size {height}x{width} must be positive multiples of {DIVISOR} "
-            f"(seven 2x2 pools)"
+            f"input size {height}x{width} must be positive multiples of {DIVISOR} (seven 2x2 pools)"
         )
+
+
+def fits_by_padding(image_hw: tuple[int, int], model_hw: tuple[int, int]) -> bool:
+    """True when an image is less than one stride short of the model size on both sides.
+
+    Such images (1918 wide for a 1920 model) are padded and cropped back instead of
+    being resized, so no pixel is resampled.
+    """
+    (h, w), (mh, mw) = image_hw, model_hw
+    return h <= mh and w <= mw and mh - h < DIVISOR and mw - w < DIVISOR
 
 
 def scaled_filters(base: int, width_multiplier: float) -> int:
@@ -60,7 +69,7 @@ def _conv_bn_relu(x, filters: int, name: str):
 def build_segnet(
     height: int, width: int, width_multiplier: float = 1.0, name: str = "segnet"
 ) -> keras.Model:
-    """Build the network for inputs of (height, width, 3) in [0, 1]; output (H, W, 1) probabilities."""
+    """The network for (height, width, 3) inputs in [0, 1]; outputs (H, W, 1) probabilities."""
     check_input_size(height, width)
     if width_multiplier <= 0:
         raise ValueError(f"width multiplier must be > 0, got {width_multiplier}")

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from model.masks import read_image, read_mask
+from model.network import fits_by_padding
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ def load_resized_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode and resize (INTER_AREA) an image and its mask to size=(H, W).
 
+    Images less than one stride short of the size are padded instead (see
+    network.fits_by_padding), exactly as the predictor does.
+
     The mask is area-resized as a float and stored as uint8 0..255, so boundary pixels keep
     their sub-pixel coverage: soft targets teach the net where the true edge is, which is
     what the bilinear upsampling at inference time needs.
@@ -51,6 +55,10 @@ def load_resized_pair(
             f"{truth.shape[1]}x{truth.shape[0]} but image {image_path} is "
             f"{image.shape[1]}x{image.shape[0]}"
         )
+    if fits_by_padding(image.shape[:2], size):  # e.g. 1918 -> 1920: pad, as at inference
+        pad = (0, h - image.shape[0], 0, w - image.shape[1])
+        small = cv2.copyMakeBorder(image, *pad, cv2.BORDER_REFLECT_101)
+        return small, cv2.copyMakeBorder(truth * np.uint8(255), *pad, cv2.BORDER_REFLECT_101)
     small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     soft = cv2.resize(truth.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
     return small, np.round(soft * 255).astype(np.uint8)
@@ -76,7 +84,9 @@ def augment_pair(
     size = image.shape[:2]
     m = random_affine(rng, size, aug)
     dsize = (size[1], size[0])
-    image = cv2.warpAffine(image, m, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    image = cv2.warpAffine(
+        image, m, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
     mask = cv2.warpAffine(mask, m, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return image, mask
 

@@ -5,22 +5,27 @@ called after every batch and epoch, `should_stop()` is polled after every batch 
 checks `model.stop_training` between batches, so a cancel takes effect within one batch).
 Checkpoints are written atomically: `best.keras` (lowest validation loss), `last.keras`
 plus `train_state.json` after every epoch, so an interrupted run resumes where it stopped.
+A cancelled epoch is not counted: its weights go to `last.keras` and a resume redoes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from model.backend import backend_name, data_parallel, set_mixed_precision
+from model.dataset import ImageRecord, parse_image_name, split_by_car
 from model.losses import CUSTOM_OBJECTS, bce_dice_loss, dice_coef
 from model.masks import atomic_write_bytes
 from model.network import build_segnet, preset_size
@@ -59,6 +64,7 @@ class TrainConfig:
     cache: bool = True
     mixed_precision: bool = False
     tensorboard: bool = True
+    distribute: bool = False  # data parallel over all devices (MirroredStrategy/DataParallel)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -87,7 +93,9 @@ def save_model_atomic(model: keras.Model, path: Path) -> None:
 
 
 def load_keras_model(path: Path) -> keras.Model:
-    return keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=True, safe_mode=True)
+    return keras.saving.load_model(
+        path, custom_objects=CUSTOM_OBJECTS, compile=True, safe_mode=True
+    )
 
 
 def compile_model(model: keras.Model, learning_rate: float) -> None:
@@ -97,42 +105,16 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     model.compile(optimizer=optimizer, loss=bce_dice_loss, metrics=[dice_coef])
 
 
-class _Checkpoints(keras.callbacks.Callback):
-    """Best/last checkpoints, resumable state and early stopping (min_delta on val_loss)."""
-
-    def __init__(self, out_dir: Path, config: TrainConfig, state: dict) -> None:
-        super().__init__()
-        self.out_dir = out_dir
-        self.config = config
-        self.state = state
-        self.stopped_early = False
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
-        val_dice = float(logs.get("val_dice_coef", logs.get("dice_coef", 0.0)))
-        for key, value in logs.items():
-            self.state["history"].setdefault(key, []).append(float(value))
-        if val_loss < self.state["best_val_loss"] - self.config.min_delta:
-            self.state.update(best_val_loss=val_loss, best_val_dice=val_dice, wait=0)
-            save_model_atomic(self.model, self.out_dir / BEST_NAME)
-        else:
-            self.state["wait"] += 1
-        self.state["epoch"] = epoch + 1
-        save_model_atomic(self.model, self.out_dir / LAST_NAME)
-        write_state(self.out_dir, self.state)
-        if self.state["wait"] >= self.config.patience:
-            log.info("early stopping: no val_loss improvement > %g for %d epochs",
-                     self.config.min_delta, self.config.patience)
-            self.stopped_early = True
-            self.model.stop_training = True
-
-
 class _Progress(keras.callbacks.Callback):
     """Turns Keras events into on_progress dicts and polls should_stop every batch."""
 
-    def __init__(self, config: TrainConfig, batches: int, on_progress: ProgressFn | None,
-                 should_stop: StopFn | None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        batches: int,
+        on_progress: ProgressFn | None,
+        should_stop: StopFn | None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.batches = batches
@@ -151,35 +133,95 @@ class _Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         self._done_batches += 1
-        elapsed = time.perf_counter() - self._t_run
-        per_batch = elapsed / self._done_batches
+        per_batch = (time.perf_counter() - self._t_run) / self._done_batches
         remaining = (self.config.epochs - self._epoch) * self.batches - (batch + 1)
-        self.on_progress({
-            "event": "batch", "epoch": self._epoch + 1, "epochs": self.config.epochs,
-            "batch": batch + 1, "batches": self.batches, "loss": float(logs.get("loss", math.nan)),
-            "images_per_s": self.config.batch_size / per_batch if per_batch else 0.0,
-            "eta_s": max(0.0, remaining * per_batch),
-        })
+        self.on_progress(
+            {
+                "event": "batch",
+                "epoch": self._epoch + 1,
+                "epochs": self.config.epochs,
+                "batch": batch + 1,
+                "batches": self.batches,
+                "loss": float(logs.get("loss", math.nan)),
+                "images_per_s": self.config.batch_size / per_batch if per_batch else 0.0,
+                "eta_s": max(0.0, remaining * per_batch),
+            }
+        )
         if self.should_stop():
             self.cancelled = True
             self.model.stop_training = True
 
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # Keras validates even after a cancel; one batch is enough to get out quickly.
+        if self.cancelled:
+            self.model.stop_evaluating = True
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.cancelled:
+            return
         logs = logs or {}
-        self.on_progress({
-            "event": "epoch", "epoch": epoch + 1, "epochs": self.config.epochs,
-            "loss": float(logs.get("loss", math.nan)),
-            "val_loss": float(logs.get("val_loss", math.nan)),
-            "val_dice": float(logs.get("val_dice_coef", math.nan)),
-            "seconds": time.perf_counter() - self._t_epoch,
-        })
+        self.on_progress(
+            {
+                "event": "epoch",
+                "epoch": epoch + 1,
+                "epochs": self.config.epochs,
+                "loss": float(logs.get("loss", math.nan)),
+                "val_loss": float(logs.get("val_loss", math.nan)),
+                "val_dice": float(logs.get("val_dice_coef", math.nan)),
+                "seconds": time.perf_counter() - self._t_epoch,
+            }
+        )
+
+
+class _Checkpoints(keras.callbacks.Callback):
+    """Best/last checkpoints, resumable state and early stopping (min_delta on val_loss)."""
+
+    def __init__(self, out_dir: Path, config: TrainConfig, state: dict, progress: _Progress):
+        super().__init__()
+        self.out_dir = out_dir
+        self.config = config
+        self.state = state
+        self.progress = progress
+        self.stopped_early = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.progress.cancelled:
+            # A partial epoch: keep its weights for a resume, but do not score or count it.
+            save_model_atomic(self.model, self.out_dir / LAST_NAME)
+            return
+        logs = logs or {}
+        val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
+        val_dice = float(logs.get("val_dice_coef", logs.get("dice_coef", 0.0)))
+        for key, value in logs.items():
+            self.state["history"].setdefault(key, []).append(float(value))
+        if val_loss < self.state["best_val_loss"] - self.config.min_delta:
+            self.state.update(best_val_loss=val_loss, best_val_dice=val_dice, wait=0)
+            save_model_atomic(self.model, self.out_dir / BEST_NAME)
+        else:
+            self.state["wait"] += 1
+        self.state["epoch"] = epoch + 1
+        save_model_atomic(self.model, self.out_dir / LAST_NAME)
+        write_state(self.out_dir, self.state)
+        if self.state["wait"] >= self.config.patience:
+            log.info(
+                "early stopping: no val_loss improvement > %g for %d epochs",
+                self.config.min_delta,
+                self.config.patience,
+            )
+            self.stopped_early = True
+            self.model.stop_training = True
 
 
 def read_state(out_dir: Path) -> dict | None:
     path = out_dir / STATE_NAME
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{path}: unreadable training state ({exc}); delete it to restart"
+        ) from None
 
 
 def write_state(out_dir: Path, state: dict) -> None:
@@ -189,8 +231,26 @@ def write_state(out_dir: Path, state: dict) -> None:
 def _fresh_state(config: TrainConfig) -> dict:
     cfg = {k: v for k, v in asdict(config).items() if k not in ("train_pairs", "val_pairs")}
     cfg = json.loads(json.dumps(cfg, default=str))
-    return {"epoch": 0, "best_val_loss": math.inf, "best_val_dice": 0.0, "wait": 0,
-            "history": {}, "config": cfg}
+    return {
+        "epoch": 0,
+        "best_val_loss": math.inf,
+        "best_val_dice": 0.0,
+        "wait": 0,
+        "history": {},
+        "config": cfg,
+    }
+
+
+@contextlib.contextmanager
+def _dtype_policy(mixed: bool):
+    """Mixed precision only while the network is built; the saved model keeps its policy."""
+    previous = keras.mixed_precision.global_policy().name
+    if mixed:
+        set_mixed_precision(True)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model, dict]:
@@ -201,43 +261,71 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
         # A resumed run may ask for a new learning rate (a manual step decay).
         model.optimizer.learning_rate.assign(config.learning_rate)
         return model, state
-    if config.base_model is not None:
-        model = load_keras_model(Path(config.base_model))
-        expected = (None, *config.input_size, 3)
-        if tuple(model.input_shape) != expected:
-            config.preset = f"{model.input_shape[1]}x{model.input_shape[2]}"
-            log.info("fine-tuning keeps the base model's input size %s", config.preset)
-    else:
-        h, w = config.input_size
-        model = build_segnet(h, w, config.width_multiplier)
+    with _dtype_policy(config.mixed_precision):
+        if config.base_model is not None:
+            model = load_keras_model(Path(config.base_model))
+            expected = (None, *config.input_size, 3)
+            if tuple(model.input_shape) != expected:
+                config.preset = f"{model.input_shape[1]}x{model.input_shape[2]}"
+                log.info("fine-tuning keeps the base model's input size %s", config.preset)
+        else:
+            h, w = config.input_size
+            model = build_segnet(h, w, config.width_multiplier)
     compile_model(model, config.learning_rate)
     return model, _fresh_state(config)
 
 
-def train(config: TrainConfig, on_progress: ProgressFn | None = None,
-          should_stop: StopFn | None = None) -> TrainResult:
+def train(
+    config: TrainConfig, on_progress: ProgressFn | None = None, should_stop: StopFn | None = None
+) -> TrainResult:
     """Train (or fine-tune, when config.base_model is set) and return where the best weights are."""
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    model, state = _prepare_model(config, read_state(out) if config.resume else None)
-    size = tuple(model.input_shape[1:3])
-    train_seq = MaskSequence(config.train_pairs, size, config.batch_size, config.augment,
-                             shuffle=True, seed=config.seed, cache=config.cache,
-                             workers=config.workers)
-    val_seq = (MaskSequence(config.val_pairs, size, config.batch_size, None, shuffle=False,
-                            cache=config.cache, workers=config.workers)
-               if config.val_pairs else None)
-    checkpoints = _Checkpoints(out, config, state)
-    progress = _Progress(config, len(train_seq), on_progress, should_stop)
-    callbacks: list[keras.callbacks.Callback] = [progress, checkpoints]
-    if config.tensorboard and keras.backend.backend() == "tensorflow":
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch"))
-    initial_epoch = state["epoch"]
-    if initial_epoch < config.epochs:
-        model.fit(train_seq, validation_data=val_seq, epochs=config.epochs,
-                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+    with data_parallel(config.distribute) as replicas:
+        model, state = _prepare_model(config, read_state(out) if config.resume else None)
+        if replicas > 1 and config.batch_size % replicas:
+            raise ValueError(
+                f"batch size {config.batch_size} must be a multiple of the {replicas} devices"
+            )
+        size = tuple(model.input_shape[1:3])
+        train_seq = MaskSequence(
+            config.train_pairs,
+            size,
+            config.batch_size,
+            config.augment,
+            shuffle=True,
+            seed=config.seed,
+            cache=config.cache,
+            workers=config.workers,
+        )
+        val_seq = None
+        if config.val_pairs:
+            val_seq = MaskSequence(
+                config.val_pairs,
+                size,
+                config.batch_size,
+                None,
+                shuffle=False,
+                cache=config.cache,
+                workers=config.workers,
+            )
+        progress = _Progress(config, len(train_seq), on_progress, should_stop)
+        checkpoints = _Checkpoints(out, config, state, progress)
+        callbacks: list[keras.callbacks.Callback] = [progress, checkpoints]
+        if config.tensorboard and backend_name() == "tensorflow":
+            callbacks.append(
+                keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch")
+            )
+        initial_epoch = state["epoch"]
+        if initial_epoch < config.epochs:
+            model.fit(
+                train_seq,
+                validation_data=val_seq,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                verbose=0,
+            )
     best = out / BEST_NAME
     if progress.cancelled and not best.exists():
         # Cancelled inside the first epoch: keep what was learned rather than nothing.
@@ -245,11 +333,108 @@ def train(config: TrainConfig, on_progress: ProgressFn | None = None,
     result = TrainResult(
         model_path=best if best.exists() else None,
         last_path=out / LAST_NAME if (out / LAST_NAME).exists() else None,
-        history=state["history"], best_val_loss=float(state["best_val_loss"]),
-        best_val_dice=float(state["best_val_dice"]), epochs_run=state["epoch"] - initial_epoch,
-        cancelled=progress.cancelled, stopped_early=checkpoints.stopped_early,
+        history=state["history"],
+        best_val_loss=float(state["best_val_loss"]),
+        best_val_dice=float(state["best_val_dice"]),
+        epochs_run=state["epoch"] - initial_epoch,
+        cancelled=progress.cancelled,
+        stopped_early=checkpoints.stopped_early,
     )
     if on_progress:
-        on_progress({"event": "done", "cancelled": result.cancelled,
-                     "best_val_dice": result.best_val_dice})
+        on_progress(
+            {"event": "done", "cancelled": result.cancelled, "best_val_dice": result.best_val_dice}
+        )
     return result
+
+
+def split_pairs_by_car(
+    pairs: Sequence[Pair], val_fraction: float = 0.2, seed: int = 0
+) -> tuple[list[Pair], list[Pair]]:
+    """(train, val) pairs with all angles of a car on one side; val is empty with one car."""
+    records = []
+    for index, (image, _) in enumerate(pairs):
+        stem, car_id, angle = parse_image_name(Path(image).name)
+        # The index keeps ids unique (two folders may hold the same name) and maps back.
+        records.append(ImageRecord(f"{stem}\0{index}", Path(image), car_id, angle))
+    train_records, val_records = split_by_car(records, val_fraction, seed)
+
+    def back(rs: list[ImageRecord]) -> list[Pair]:
+        return [pairs[int(r.image_id.rsplit("\0", 1)[1])] for r in rs]
+
+    return back(train_records), back(val_records)
+
+
+def finetune(
+    base_model: Path,
+    pairs: Sequence[Pair],
+    out_dir: Path | None = None,
+    *,
+    epochs: int = 5,
+    batch_size: int = 2,
+    learning_rate: float = 5e-5,
+    val_fraction: float = 0.2,
+    patience: int = 3,
+    seed: int = 0,
+    workers: int = 2,
+    augment: Augment | None = None,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> TrainResult:
+    """Continue training `base_model` on corrected (image, mask) pairs.
+
+    Masks may be files or in-memory uint8 arrays (the GUI's edited masks). Pairs are
+    split by car for validation when they cover at least two cars; otherwise the
+    training loss picks the best epoch. `out_dir` defaults to a new temporary folder.
+    """
+    if not pairs:
+        raise ValueError("fine-tuning needs at least one (image, mask) pair")
+    train_pairs, val_pairs = split_pairs_by_car(pairs, val_fraction, seed)
+    if not val_pairs:
+        log.info("fine-tuning on %d images of one car: no validation split", len(train_pairs))
+    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="finetune-"))
+    config = TrainConfig(
+        train_pairs=train_pairs,
+        val_pairs=val_pairs,
+        out_dir=out,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        patience=patience,
+        augment=augment if augment is not None else Augment(),
+        base_model=Path(base_model),
+        resume=False,
+        seed=seed,
+        workers=workers,
+        tensorboard=False,
+    )
+    return train(config, on_progress, should_stop)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def run_meta(
+    config: TrainConfig,
+    result: TrainResult,
+    data: dict,
+    parent: str | None = None,
+    threshold: float = 0.5,
+) -> dict:
+    """The JSON that goes beside a trained model (see model_store)."""
+    return {
+        "preset": config.preset,
+        "input_size": list(config.input_size),
+        # A fine-tuned model keeps its parent's width, which the config does not know.
+        "width_multiplier": None if config.base_model else config.width_multiplier,
+        "threshold": threshold,
+        "backend": backend_name(),
+        "keras_version": keras.__version__,
+        "data": data,
+        "val_dice": _finite_or_none(result.best_val_dice) if result.best_val_dice else None,
+        "val_loss": _finite_or_none(result.best_val_loss),
+        "epochs": len(next(iter(result.history.values()), [])),
+        "cancelled": result.cancelled,
+        "parent": parent,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

@@ -1,0 +1,131 @@
+"""Keras backend helpers: which backend runs, CPU threads, mixed precision, data parallelism.
+
+Everything multi-device goes through the framework's own machinery (tf.distribute's
+MirroredStrategy under TensorFlow, keras.distribution.DataParallel under JAX); nothing
+here splits batches by hand. Call these before building or loading a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+import keras
+
+log = logging.getLogger(__name__)
+
+
+def backend_name() -> str:
+    """'tensorflow', 'jax' or 'torch' (set with KERAS_BACKEND before Keras is imported)."""
+    return keras.backend.backend()
+
+
+def accelerators() -> list[str]:
+    """Names of the GPUs/TPUs the current backend sees (empty on a CPU-only machine)."""
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices() if d.device_type in ("GPU", "TPU")]
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform != "cpu"]
+    return []
+
+
+def set_cpu_threads(threads: int | None) -> None:
+    """Cap the threads TensorFlow uses for one op and across ops (no-op on other backends).
+
+    Must run before the first TensorFlow op; later calls are ignored with a warning.
+    """
+    if not threads or backend_name() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, threads // 2))
+    except RuntimeError as exc:
+        log.warning("cannot change TensorFlow threads now (%s)", exc)
+
+
+def set_mixed_precision(enabled: bool) -> str:
+    """Switch the global dtype policy; mixed_float16 only pays off on GPUs/TPUs.
+
+    The network's output layer is float32 in any case, so the loss stays stable.
+    Returns the policy name now in force.
+    """
+    policy = "mixed_float16" if enabled else "float32"
+    if enabled and not accelerators():
+        log.warning("mixed precision on a CPU is slower than float32; enabled as asked")
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def distribution_devices() -> list[str]:
+    """Devices a data-parallel run would use: all accelerators, else all logical CPUs."""
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        return gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+    if backend == "jax":
+        return list(keras.distribution.list_devices())
+    return []
+
+
+@contextlib.contextmanager
+def data_parallel(enabled: bool = True) -> Iterator[int]:
+    """Build, compile and fit inside this block to replicate the model on every device.
+
+    Yields the number of replicas (1 when disabled or only one device exists). Under
+    TensorFlow this is a MirroredStrategy scope; under JAX a DataParallel distribution
+    that is set for the block and restored afterwards.
+    """
+    devices = distribution_devices() if enabled else []
+    if len(devices) < 2:
+        if enabled:
+            log.info("data parallel asked for, but only %d device: running on one", len(devices))
+        yield 1
+        return
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        log.info("MirroredStrategy over %s", ", ".join(devices))
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+    elif backend == "jax":
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        log.info("keras DataParallel over %s", ", ".join(map(str, devices)))
+        try:
+            yield len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+    else:
+        log.info("data parallel is not supported on the %s backend: one device", backend)
+        yield 1
+
+
+def split_cpu_for_tests(count: int) -> None:
+    """Expose `count` logical CPU devices (TF) or host devices (JAX) to test data parallelism.
+
+    TF: must run before TensorFlow initialises its devices. JAX: must run before jax is
+    first imported (it sets XLA_FLAGS).
+    """
+    if backend_name() == "jax":
+        flag = f"--xla_force_host_platform_device_count={count}"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+        return
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+    )
