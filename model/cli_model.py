@@ -1,0 +1,387 @@
+"""`carvana train | finetune | predict | export`: the network on the command line.
+
+Keras is imported inside the commands, not at module level, so `carvana --help` and the
+data commands start instantly. Ctrl-C is cooperative: the first one finishes the current
+batch (or image) and keeps everything done so far; a second one aborts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from model.cli import CliError
+from model.dataset import list_images, scan_folder, split_by_car
+from model.masks import atomic_write_bytes, image_size, write_mask
+from model.model_store import (
+    MODEL_NAME,
+    ModelStore,
+    read_model_meta,
+    resolve_default_model,
+    user_models_dir,
+)
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = 130
+PARTIAL = 2  # finished, but some images could not be read
+
+
+@contextlib.contextmanager
+def cooperative_interrupt() -> Iterator[threading.Event]:
+    """First Ctrl-C sets the event (stop after this step); the second raises at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        sys.stderr.write("\ncarvana: stopping after the current step (Ctrl-C again to abort)\n")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _bar(total: int, desc: str, unit: str, initial: int = 0) -> tqdm:
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=None,  # off when stderr is not a terminal
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
+
+
+def resolve_model(arg: str | None) -> Path:
+    """--model value (file, version folder or store folder) or the default model."""
+    if arg is None:
+        found = resolve_default_model()
+        if found is None:
+            raise CliError(
+                "no model: pass --model FILE, or train one first (carvana train DATA --out DIR)"
+            )
+        return found
+    path = Path(arg).expanduser()
+    if path.is_dir():
+        if (path / MODEL_NAME).is_file():
+            return path / MODEL_NAME
+        current = ModelStore(path).current()
+        if current is None:
+            raise CliError(
+                f"{path}: neither a model version folder nor a store with a current model"
+            )
+        return current.path
+    if not path.is_file():
+        raise CliError(f"{path}: model file not found")
+    return path
+
+
+def _load_predictor(arg: str | None, batch_size: int):
+    from model.predictor import ModelLoadError, Predictor
+
+    path = resolve_model(arg)
+    try:
+        predictor = Predictor.load(path, batch_size=batch_size)
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from None
+    log.info("model %s (%s, input %dx%d)", predictor.name, path, *predictor.input_size)
+    return predictor
+
+
+def _progress_printer(bar: tqdm):
+    def on_progress(info: dict) -> None:
+        event = info["event"]
+        if event == "batch":
+            bar.set_postfix(epoch=f"{info['epoch']}/{info['epochs']}", loss=f"{info['loss']:.4f}")
+            bar.update(1)
+        elif event == "epoch":
+            bar.write(
+                f"epoch {info['epoch']}/{info['epochs']}: loss {info['loss']:.4f}  "
+                f"val_loss {info['val_loss']:.4f}  val_dice {info['val_dice']:.4f}  "
+                f"({info['seconds']:.0f} s)"
+            )
+            log.info("epoch %d done: val_dice %.4f", info["epoch"], info["val_dice"])
+
+    return on_progress
+
+
+def _run_training(config, data: dict, store_dir: Path, parent: str | None, threshold: float):
+    """Train with a progress bar and Ctrl-C handling; store the best model as current."""
+    from model.training import run_meta, train
+
+    batches = -(-len(config.train_pairs) // config.batch_size)
+    with cooperative_interrupt() as stop, _bar(config.epochs * batches, "train", "batch") as bar:
+        result = train(config, _progress_printer(bar), stop.is_set)
+    if result.cancelled:
+        print(f"interrupted: checkpoints kept in {config.out_dir}; re-run to resume")
+        return INTERRUPTED
+    if result.model_path is None:
+        raise CliError(f"{config.out_dir}: training produced no checkpoint")
+    meta = run_meta(config, result, data, parent=parent, threshold=threshold)
+    store = ModelStore(store_dir)
+    info = store.add(result.model_path, meta, label=Path(config.out_dir).name)
+    store.set_current(info.version)
+    dice = f"{result.best_val_dice:.4f}" if result.best_val_dice else "n/a"
+    print(f"model {info.version}: {info.path}  (val Dice {dice}; now the current model)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from model.network import preset_size
+    from model.pipeline import Augment
+    from model.training import TrainConfig
+
+    preset_size(args.preset)  # fail fast on a bad preset
+    layout = scan_folder(args.data_dir)
+    records = [r for r in layout.images if r.mask_path is not None]
+    if not records:
+        raise CliError(f"{layout.root}: no images with masks to train on")
+    train_recs, val_recs = split_by_car(records, args.val_fraction, args.seed)
+    run_dir = Path(args.out) / "runs" / f"{args.preset}-w{args.width:g}-s{args.seed}"
+    config = TrainConfig(
+        train_pairs=[(r.path, r.mask_path) for r in train_recs],
+        val_pairs=[(r.path, r.mask_path) for r in val_recs],
+        out_dir=run_dir,
+        preset=args.preset,
+        width_multiplier=args.width,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        patience=args.patience,
+        augment=Augment() if not args.no_augment else None,
+        seed=args.seed,
+        workers=args.workers,
+        mixed_precision=args.mixed_precision,
+        distribute=args.distribute,
+    )
+    data = {
+        "folders": [str(layout.root)],
+        "images": len(records),
+        "train_images": len(train_recs),
+        "val_images": len(val_recs),
+        "val_cars": sorted({r.car_id or r.image_id for r in val_recs}),
+    }
+    print(f"training {len(train_recs)} images, validating on {len(val_recs)}; run: {run_dir}")
+    return _run_training(config, data, Path(args.out), parent=None, threshold=0.5)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from model.training import TrainConfig, split_pairs_by_car
+
+    base = resolve_model(args.model)
+    records = [r for r in list_images(args.images_dir, args.masks_dir) if r.mask_path]
+    if not records:
+        raise CliError(f"{args.masks_dir}: no masks matching the images in {args.images_dir}")
+    pairs = [(r.path, r.mask_path) for r in records]
+    train_pairs, val_pairs = split_pairs_by_car(pairs, args.val_fraction, args.seed)
+    base_meta = read_model_meta(base)
+    store_dir = Path(args.out) if args.out else user_models_dir()
+    run_dir = store_dir / "runs" / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}"
+    config = TrainConfig(
+        train_pairs=train_pairs,
+        val_pairs=val_pairs,
+        out_dir=run_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        patience=args.patience,
+        base_model=base,
+        resume=False,
+        seed=args.seed,
+        workers=args.workers,
+    )
+    data = {
+        "folders": [str(Path(args.images_dir).resolve()), str(Path(args.masks_dir).resolve())],
+        "images": len(pairs),
+        "train_images": len(train_pairs),
+        "val_images": len(val_pairs),
+        "val_ids": sorted(Path(p[0]).stem for p in val_pairs),
+    }
+    parent = base.parent.name if base.name == MODEL_NAME else base.name
+    threshold = float(base_meta.get("threshold", 0.5))
+    print(f"fine-tuning {base} on {len(train_pairs)} images, validating on {len(val_pairs)}")
+    return _run_training(config, data, store_dir, parent=parent, threshold=threshold)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    predictor = _load_predictor(args.model, args.batch_size)
+    records = list_images(args.images_dir)
+    if not records:
+        raise CliError(f"{args.images_dir}: no images found")
+    out = Path(args.output)
+    prob_dir = out / "probabilities"
+    skipped: list[tuple[Path, str]] = []
+    done = 0
+    with cooperative_interrupt() as stop, _bar(len(records), "predict", "img") as bar:
+        stream = predictor.predict_paths(
+            (r.path for r in records),
+            tta=args.tta,
+            on_error=lambda p, e: skipped.append((p, str(e))),
+        )
+        for path, prediction in stream:
+            stem = Path(path).stem
+            write_mask(out / f"{stem}_mask.{args.format}", prediction.mask)
+            if args.probabilities:
+                gray = np.round(prediction.prob * 255).astype(np.uint8)
+                atomic_write_bytes(prob_dir / f"{stem}.png", _png_bytes(gray))
+            done += 1
+            bar.update(1)
+            if stop.is_set():
+                stream.close()
+                break
+    print(f"{done} masks written to {out}")
+    return _report_skipped(skipped) or (INTERRUPTED if stop.is_set() else 0)
+
+
+def _png_bytes(gray: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", gray)
+    if not ok:
+        raise CliError("cannot encode a probability map as PNG")
+    return data.tobytes()
+
+
+def _report_skipped(skipped: list[tuple[Path, str]]) -> int:
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} unreadable images skipped", file=sys.stderr)
+        return PARTIAL
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from model.export import export_submission
+    from model.submission import validate_submission
+
+    records = list_images(args.images_dir)
+    if not records:
+        raise CliError(f"{args.images_dir}: no images found")
+    predictor = _load_predictor(args.model, args.batch_size)
+    out = Path(args.output)
+    with cooperative_interrupt() as stop, _bar(len(records), "export", "img") as bar:
+
+        def on_progress(info: dict) -> None:
+            bar.n = info["done"]
+            bar.refresh()
+
+        result = export_submission(
+            records,
+            out,
+            predictor,
+            tta=args.tta,
+            resume=not args.no_resume,
+            on_progress=on_progress,
+            should_stop=stop.is_set,
+        )
+    rate = result.written / result.seconds if result.seconds else math.nan
+    print(
+        f"{result.written} rows written ({result.already_done} kept from an earlier run) "
+        f"in {result.seconds:.1f} s, {rate:.2f} images/s"
+    )
+    if result.cancelled:
+        print(f"interrupted: rows so far kept in {result.path}; re-run to resume")
+        return INTERRUPTED
+    status = _report_skipped(result.skipped)
+    shape = image_size(records[0].path)
+    report = validate_submission(result.path, sample=args.sample, shape=shape)
+    for problem in report.problems[:20]:
+        print(f"invalid: {problem}", file=sys.stderr)
+    if not report.ok:
+        raise CliError(f"{result.path}: {len(report.problems)} problems in the submission")
+    print(f"{result.path}: valid submission, {report.rows} rows")
+    return status
+
+
+def _add_training_args(
+    parser: argparse.ArgumentParser, epochs: int, batch: int, lr: float, val: float, patience: int
+) -> None:
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
+    parser.add_argument("--batch-size", type=int, default=batch, help=f"default {batch}")
+    parser.add_argument("--lr", type=float, default=lr, help=f"Adam learning rate (default {lr})")
+    parser.add_argument(
+        "--val-fraction", type=float, default=val, help=f"share of cars held out (default {val})"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="split/shuffle seed (default 0)")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=patience,
+        help=f"early-stopping patience (default {patience})",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="data loading threads (default 2)")
+
+
+def _add_predict_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model file or folder (default: the current model)")
+    parser.add_argument("--tta", action="store_true", help="average with the flipped image")
+    parser.add_argument("--batch-size", type=int, default=2, help="images per model call")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train the network on a folder with masks (resumable)",
+        description="Train from scratch. Checkpoints go to OUT/runs/<preset>-w<width>-s<seed>/, "
+        "so running the same command again resumes; the best model becomes the current one.",
+    )
+    p.add_argument("data_dir", help="Kaggle root, train/ folder, or images with a masks/ folder")
+    p.add_argument("--preset", default="512x768", help="input size: name or HxW (default 512x768)")
+    p.add_argument("--width", type=float, default=0.5, help="width multiplier (default 0.5)")
+    p.add_argument("--out", required=True, help="models folder (versions + runs/)")
+    _add_training_args(p, epochs=10, batch=4, lr=1e-4, val=0.1, patience=5)
+    p.add_argument("--no-augment", action="store_true", help="no random shift/scale/rotate/flip")
+    p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs)")
+    p.add_argument("--distribute", action="store_true", help="data parallel over all devices")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a model on corrected masks",
+        description="Continue training a model on images and their (corrected) masks; the "
+        "result is stored as a new version with the base as its parent, and made current.",
+    )
+    p.add_argument("images_dir")
+    p.add_argument("masks_dir")
+    p.add_argument("--model", help="base model (default: the current model)")
+    p.add_argument("--out", help="models folder (default: the user models folder)")
+    _add_training_args(p, epochs=5, batch=2, lr=5e-5, val=0.2, patience=3)
+    p.set_defaults(func=cmd_finetune)
+
+    p = subparsers.add_parser("predict", help="write a mask for every image in a folder")
+    p.add_argument("images_dir")
+    p.add_argument("-o", "--output", required=True, help="folder for <id>_mask.<format> files")
+    p.add_argument("--format", choices=("png", "gif"), default="png", help="mask file format")
+    p.add_argument("--probabilities", action="store_true", help="also write 8-bit probability maps")
+    _add_predict_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = subparsers.add_parser(
+        "export", help="write a Kaggle submission CSV for every image in a folder (resumable)"
+    )
+    p.add_argument("images_dir")
+    p.add_argument("-o", "--output", required=True, help="submission CSV to write")
+    p.add_argument("--sample", help="sample_submission.csv to check the image set against")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+    _add_predict_args(p)
+    p.set_defaults(func=cmd_export)
