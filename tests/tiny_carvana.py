@@ -1,0 +1,54 @@
+"""Tiny synthetic Carvana-style data and a tiny saved network for fast model-loop tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from model.dataset import list_images
+from model.masks import write_mask
+
+IMAGE_HW = (96, 144)  # small, 2:3 like Carvana, and not the model size (exercises resizing)
+
+
+def car_id(n: int) -> str:
+    return f"{n:012x}"
+
+
+def make_image_folder(root: Path, cars: int = 3, angles: int = 2) -> tuple[Path, Path]:
+    """``root/train`` with bright ellipses ("cars") on noise, ``root/train_masks`` with GIFs."""
+    train, masks = root / "train", root / "train_masks"
+    train.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    h, w = IMAGE_HW
+    for c in range(1, cars + 1):
+        for a in range(1, angles + 1):
+            mask = np.zeros((h, w), np.uint8)
+            centre = (w // 2 + int(rng.integers(-20, 20)), h // 2 + int(rng.integers(-10, 10)))
+            cv2.ellipse(mask, centre, (40 + 3 * a, 22 + c), 0, 0, 360, 1, -1)
+            image = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+            image[mask == 1] = (200, 60 + 40 * c, 40)
+            name = f"{car_id(c)}_{a:02d}"
+            cv2.imwrite(str(train / f"{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            write_mask(masks / f"{name}_mask.gif", mask)
+    return train, masks
+
+
+def records(train: Path, masks: Path | None = None):
+    return list_images(train, masks)
+
+
+def save_tiny_model(path: Path, seed: int = 0) -> Path:
+    """A 128x128 SegNet at 1/8 width, compiled-free, saved as .keras."""
+    import keras
+
+    from model.network import build_segnet
+
+    keras.utils.set_random_seed(seed)
+    model = build_segnet(128, 128, width_multiplier=0.125)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return path
