@@ -1,0 +1,73 @@
+"""score-model: full-resolution Dice with/without TTA on held-out cars."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model.cli import main
+from model.dataset import scan_folder
+from model.model_eval import ModelScore, score_model, validation_records
+from model.predictor import Predictor
+from tiny_carvana import make_image_folder, save_tiny_model
+
+
+class _Oracle(Predictor):
+    """A predictor whose network output is the (model-size) truth, to test the scoring itself."""
+
+    def __init__(self, input_size=(128, 128)) -> None:
+        self.threshold = 0.5
+        self.input_size = input_size
+        self.name = "oracle"
+        self.meta = {}
+        self._queue: list[np.ndarray] = []
+
+    def predict_probabilities(self, batch, tta=False):
+        return self._queue.pop(0)
+
+
+def test_validation_records_prefer_cars_named_in_model_json(tmp_path):
+    make_image_folder(tmp_path, cars=4, angles=2)
+    chosen = validation_records(tmp_path, {"data": {"val_cars": ["000000000002"]}})
+    assert {r.car_id for r in chosen} == {"000000000002"}
+    split = validation_records(tmp_path, {}, val_fraction=0.25, seed=0)
+    assert len({r.car_id for r in split}) == 1 and len(split) == 2
+
+
+def test_plain_and_tta_variants_score_a_perfect_and_a_mirrored_guess(tmp_path):
+    train, _ = make_image_folder(tmp_path, cars=1, angles=1)
+    record = scan_folder(train).images[0]
+    import cv2
+
+    from model.masks import read_mask
+
+    truth = read_mask(record.mask_path).astype(np.float32)
+    small = cv2.resize(truth, (128, 128), interpolation=cv2.INTER_AREA)
+    oracle = _Oracle()
+    # plain output = truth; mirrored-input output = all zeros -> TTA halves the probabilities.
+    oracle._queue.append(np.stack([small, np.zeros_like(small)]))
+    score = score_model(oracle, [record], thresholds=(0.25, 0.5))
+    assert score.mean(False) > 0.97
+    assert score.mean(True, 0.25) > 0.97  # 0.5 * truth still passes a 0.25 threshold
+    assert score.mean(True, 0.5) < 0.5  # ... but not the model's own 0.5
+    assert score.best_threshold(True) == 0.25
+    assert score.worst(False, n=1)[0][0] == record.image_id
+
+
+def test_score_model_cli_writes_json(tmp_path, capsys):
+    make_image_folder(tmp_path, cars=3, angles=2)
+    model = save_tiny_model(tmp_path / "m" / "model.keras")
+    out = tmp_path / "score.json"
+    assert main(["score-model", str(tmp_path), "--model", str(model), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "flip TTA: mean Dice" in text and "worst 10" in text
+    report = json.loads(out.read_text())
+    assert report["images"] == 2 and len(report["cars"]) == 1
+    assert 0.0 <= report["variants"]["tta"]["mean_dice"] <= 1.0
+
+
+def test_model_score_mean_of_missing_variant_raises():
+    with pytest.raises(KeyError):
+        ModelScore(thresholds=(0.5,), model_threshold=0.5).mean(False)
