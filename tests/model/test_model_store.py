@@ -1,0 +1,98 @@
+"""Model store: versions, the current pointer, JSON beside the model, default resolution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from model import model_store
+from model.model_store import (
+    ModelStore,
+    ModelStoreError,
+    read_model_meta,
+    resolve_default_model,
+    shipped_model_path,
+    user_models_dir,
+    write_model_meta,
+)
+
+
+def _fake_model(path, content=b"PK-not-really"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def test_add_copies_with_meta_and_numbers_versions(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    assert store.versions() == [] and store.current() is None
+    src = _fake_model(tmp_path / "best.keras", b"one")
+    first = store.add(src, {"preset": "512x768", "val_dice": 0.99}, label="512x768-w0.5-s0")
+    second = store.add(_fake_model(tmp_path / "b2.keras", b"two"), {"parent": first.version})
+    assert first.version == "v001-512x768-w0.5-s0" and second.version == "v002"
+    assert [v.version for v in store.versions()] == [first.version, second.version]
+    assert first.path.read_bytes() == b"one" and src.exists()  # a copy, source untouched
+    meta = read_model_meta(first.path)
+    assert meta["preset"] == "512x768" and meta["threshold"] == 0.5 and "created" in meta
+    assert store.versions()[1].meta["parent"] == first.version
+
+
+def test_current_is_a_pointer_not_a_copy(tmp_path):
+    store = ModelStore(tmp_path)
+    a = store.add(_fake_model(tmp_path / "a.keras"), {})
+    b = store.add(_fake_model(tmp_path / "b.keras"), {})
+    store.set_current(a.version)
+    assert store.current().path == a.path
+    store.set_current(b.version)
+    assert json.loads((tmp_path / "current.json").read_text()) == {"version": b.version}
+    assert store.current().version == b.version
+    with pytest.raises(ModelStoreError, match="no model version"):
+        store.set_current("v999")
+
+
+def test_broken_pointer_or_meta_is_survivable(tmp_path, caplog):
+    store = ModelStore(tmp_path)
+    info = store.add(_fake_model(tmp_path / "a.keras"), {})
+    (tmp_path / "current.json").write_text("{not json")
+    assert store.current() is None
+    (info.path.with_suffix(".json")).write_text("[1, 2]")
+    with pytest.raises(ModelStoreError, match=r"model\.json: expected a JSON object"):
+        read_model_meta(info.path)
+    assert store.versions()[0].meta == {}  # listed anyway, with the problem logged
+    assert "expected a JSON object" in caplog.text
+
+
+def test_other_folders_are_not_versions(tmp_path):
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    (tmp_path / "v003").mkdir()  # no model.keras inside
+    assert ModelStore(tmp_path).versions() == []
+
+
+def test_missing_model_file_is_an_error(tmp_path):
+    with pytest.raises(ModelStoreError, match="not found"):
+        ModelStore(tmp_path).add(tmp_path / "nope.keras", {})
+
+
+def test_user_models_dir_honours_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARVANA_MODELS_DIR", str(tmp_path / "m"))
+    assert user_models_dir() == tmp_path / "m"
+    monkeypatch.delenv("CARVANA_MODELS_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert user_models_dir() == tmp_path / "xdg" / "carvana-gui" / "models"
+
+
+def test_default_model_prefers_the_user_store_then_the_shipped_one(tmp_path, monkeypatch):
+    package = tmp_path / "pkg"
+    monkeypatch.setattr(model_store, "__file__", str(package / "model_store.py"))
+    monkeypatch.setenv("CARVANA_MODELS_DIR", str(tmp_path / "user"))
+    assert shipped_model_path() is None and resolve_default_model() is None
+    shipped = _fake_model(package / "weights" / "default.keras")
+    write_model_meta(shipped, {"threshold": 0.45})
+    assert shipped_model_path() == shipped and resolve_default_model() == shipped
+    assert read_model_meta(shipped)["threshold"] == 0.45
+    store = ModelStore(tmp_path / "user")
+    info = store.add(_fake_model(tmp_path / "mine.keras"), {})
+    assert resolve_default_model() == shipped  # added but not current yet
+    store.set_current(info.version)
+    assert resolve_default_model() == info.path
