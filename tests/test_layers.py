@@ -1,0 +1,94 @@
+"""Layer rules checked at run time, in clean interpreters.
+
+Pure-array modules must not pull in keras/tensorflow/Qt (they load in milliseconds
+and run anywhere); no module of model/ may pull in Qt. Modules are discovered by
+glob, so new ones are covered automatically.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_DIR = REPO_ROOT / "model"
+PURE_MODULES = ("rle", "masks", "dataset", "metrics", "submission")
+HEAVY = ("keras", "tensorflow", "jax", "PySide6", "pyqtgraph")
+QT = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "carvana_gui")
+
+
+def existing_model_modules() -> list[str]:
+    return sorted(p.stem for p in MODEL_DIR.glob("*.py") if p.stem != "__main__")
+
+
+def loaded_after_import(module: str, watched: tuple[str, ...]) -> list[str]:
+    """Import ``module`` in a fresh interpreter and list which watched packages got loaded."""
+    code = (
+        "import importlib, json, sys\n"
+        f"importlib.import_module({module!r})\n"
+        f"print(json.dumps([m for m in {list(watched)!r} if m in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, f"importing {module} failed:\n{result.stderr[-2000:]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", [m for m in PURE_MODULES if (MODEL_DIR / f"{m}.py").exists()])
+def test_pure_module_imports_no_framework(name):
+    assert loaded_after_import(f"model.{name}", HEAVY) == []
+
+
+def test_all_pure_modules_exist():
+    """The pure layer is the foundation the rest builds on; it must not silently vanish."""
+    assert [m for m in PURE_MODULES if not (MODEL_DIR / f"{m}.py").exists()] == []
+
+
+@pytest.fixture(scope="module")
+def qt_sweep() -> dict[str, list[str]]:
+    """Import every model module in ONE fresh interpreter, noting Qt packages each one adds.
+
+    One interpreter instead of one per module: keras/tensorflow load once (seconds,
+    not a minute). Blame is exact for the first module that pulls Qt in.
+    """
+    modules = ["model" if n == "__init__" else f"model.{n}" for n in existing_model_modules()]
+    code = (
+        "import importlib, json, sys, traceback\n"
+        f"watched = {list(QT)!r}\n"
+        "out = {}\n"
+        f"for name in {modules!r}:\n"
+        "    before = {m for m in watched if m in sys.modules}\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        out[name] = ['import failed: ' + traceback.format_exc(limit=3)]\n"
+        "        continue\n"
+        "    out[name] = sorted(m for m in watched if m in sys.modules and m not in before)\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", existing_model_modules())
+def test_model_module_imports_no_qt(name, qt_sweep):
+    module = "model" if name == "__init__" else f"model.{name}"
+    assert qt_sweep[module] == []
