@@ -13,7 +13,7 @@ from model.cli import CliError
 from model.dataset import list_masks, parse_image_name
 from model.masks import read_mask, write_mask
 from model.metrics import evaluate_masks
-from model.progress import progress_bar
+from model.progress import progress_bar, progress_counter
 from model.rle import CARVANA_SHAPE, rle_decode
 from model.submission import SubmissionWriter, iter_rle_csv, validate_submission
 
@@ -137,7 +137,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    report = validate_submission(args.file, sample=args.sample, shape=args.size)
+    with progress_counter(desc="validate", unit="row") as on_progress:
+        report = validate_submission(
+            args.file, sample=args.sample, shape=args.size, on_progress=on_progress
+        )
     if report.ok:
         print(f"{args.file}: OK, {report.rows} rows")
         return 0

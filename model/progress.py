@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -30,3 +31,19 @@ def progress_bar(
             smoothing=0.1,
         )
     )
+
+
+@contextmanager
+def progress_counter(
+    desc: str = "", unit: str = "row", total: int | None = None
+) -> Iterator[Callable[[int], None]]:
+    """A bar driven by an ``on_progress(done)`` callback, for loops inside library code."""
+    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None, dynamic_ncols=True)
+
+    def update(done: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
