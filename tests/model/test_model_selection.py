@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from tiny_carvana import car_id, make_image_folder, records, save_tiny_model
 
 from model.masks import read_mask
 from model.model_selection import (
@@ -21,6 +20,7 @@ from model.model_selection import (
 )
 from model.model_store import ModelStore, read_model_meta
 from model.project import EditsProject
+from tiny_carvana import car_id, make_image_folder, records, save_tiny_model
 
 
 def _correct(project, image_id, masks_dir, status="edited"):

@@ -1,0 +1,102 @@
+"""Fine-tune panel against a tiny model: progress, keep/reject decision, cancel keeps weights."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+from carvana_gui.finetune_panel import FinetunePanel, format_eta
+from carvana_gui.model_worker import ModelWorker
+from model.masks import read_mask
+from model.model_store import ModelStore, read_model_meta
+from model.project import EditsProject
+from tiny_carvana import make_image_folder, records, save_tiny_model
+
+
+@pytest.fixture
+def setup(tmp_path, qtbot):
+    train, masks = make_image_folder(tmp_path / "data", cars=3, angles=2)
+    project = EditsProject(tmp_path / "data" / "train_edits")
+    for r in records(train):
+        truth = read_mask(masks / f"{r.image_id}_mask.gif")
+        project.save_auto_mask(r.image_id, np.zeros_like(truth), "v001")
+        project.save_mask(r.image_id, truth)
+    store = ModelStore(tmp_path / "models")
+    base = store.add(save_tiny_model(tmp_path / "base.keras"), {"preset": "128x128"})
+    store.set_current(base.version)
+    worker = ModelWorker()
+    panel = FinetunePanel(worker, store)
+    qtbot.addWidget(panel)
+    panel.set_data(project, records(train, masks))
+    panel.preset.addItem("128x128")
+    panel.preset.setCurrentText("128x128")
+    yield panel, store, base
+    worker.shutdown()
+
+
+def test_shows_training_set(setup):
+    panel, _, base = setup
+    assert "6 corrected or reviewed masks (3 cars)" in panel.data_label.text()
+    assert "6 ground-truth masks available" in panel.data_label.text()
+    assert base.version in panel.data_label.text()
+    assert panel.start_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_finetune_reports_progress_and_decides(setup, qtbot):
+    panel, store, base = setup
+    events = []
+    panel.worker.progress.connect(lambda _id, info: events.append(info["event"]))
+    with qtbot.waitSignal(panel.run_finished, timeout=180_000) as done:
+        panel.start()
+        assert panel.running and not panel.start_button.isEnabled()
+    selection = done.args[0]
+    assert {"data", "batch", "epoch", "scoring", "selection"} <= set(events)
+    assert selection["accepted"] == (selection["new_dice"] > selection["current_dice"])
+    assert (store.current().version == selection["version"]) == selection["accepted"]
+    meta = read_model_meta(store.get(selection["version"]).path)
+    assert meta["parent"] == base.version
+    assert meta["selection"]["holdout_dice_new"] == pytest.approx(selection["new_dice"])
+    assert "Held-out Dice" in panel.decision_label.text()
+    assert panel.plots.train_loss and panel.plots.batch_loss
+    # the user overrides the decision either way
+    assert not panel.override_button.isHidden()
+    before = store.current().version
+    with qtbot.waitSignal(panel.model_changed):
+        panel.override_button.click()
+    assert store.current().version != before
+
+
+@pytest.mark.slow
+def test_cancel_stops_within_a_batch_and_keeps_best_weights(setup, qtbot):
+    panel, store, _base = setup
+    panel.epochs.setValue(50)
+    panel.batch_size.setValue(1)
+    batches = []
+
+    def on_progress(_job, info):
+        if info["event"] == "batch":
+            batches.append(info)
+            if len(batches) == 1:
+                panel.cancel()
+
+    panel.worker.progress.connect(on_progress)
+    with qtbot.waitSignal(panel.run_finished, timeout=180_000) as done:
+        panel.start()
+    selection = done.args[0]
+    assert selection["cancelled"]
+    assert len(batches) <= 2  # the cancel lands within one batch
+    kept = store.get(selection["version"])
+    assert kept.path.is_file()
+    assert read_model_meta(kept.path)["training"]["cancelled"] is True
+    assert "cancelled" in panel.status_label.text()
+
+
+def test_format_eta():
+    assert format_eta(75) == "1:15"
+    assert format_eta(float("nan")) == "–"
+    assert format_eta(3 * 3600 + 120) == "3h02"
