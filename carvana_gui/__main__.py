@@ -1,0 +1,7 @@
+"""`python -m carvana_gui [FOLDER]`."""
+
+import sys
+
+from carvana_gui.app import main
+
+sys.exit(main())

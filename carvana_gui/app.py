@@ -1,0 +1,69 @@
+"""`carvana-gui [FOLDER]`: start the desktop app.
+
+The window is shown before anything slow happens: TensorFlow/Keras are imported later
+by the model worker thread, never at import time of any carvana_gui module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from carvana_gui.actions import ICON_DIR
+
+STYLE = ICON_DIR.parent / "style.qss"
+
+
+def configure_pyqtgraph() -> None:
+    """Row-major arrays everywhere (numpy (H, W) masks are not transposed)."""
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+def create_app(argv: Sequence[str] = ()) -> QApplication:
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setApplicationName("carvana-gui")
+    app.setOrganizationName("carvana-gui")
+    app.setWindowIcon(QIcon(str(ICON_DIR / "app.svg")))
+    if STYLE.is_file():
+        app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
+    configure_pyqtgraph()
+    return app
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="carvana-gui", description="Carvana mask editor")
+    parser.add_argument(
+        "folder", nargs="?", type=Path, help="image folder to open (default: last one)"
+    )
+    parser.add_argument(
+        "--project-dir", type=Path, help="where edited masks go (default: <folder>_edits)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = create_app()
+    from carvana_gui.main_window import MainWindow
+
+    window = MainWindow(project_dir=args.project_dir)
+    window.show()
+    QTimer.singleShot(0, lambda: window.start(args.folder))
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,574 @@
+"""The main window: composes the canvas, image list, toolbar and workers, and wires them.
+
+Logic lives in the parts (document, tools, autosave, model worker, image list); this
+class only connects them. Extension points for other panels: ``add_dock``, ``menu(name)``,
+``action(name)``, ``worker`` (the one ModelWorker), ``project`` and the signals
+``image_changed``, ``mask_edited`` and ``model_changed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QToolBar,
+    QWidget,
+)
+
+from carvana_gui.actions import MENUS, build_actions, shortcut_table
+from carvana_gui.automask import AutoMaskController, AutoMaskResult
+from carvana_gui.autosave import Autosaver
+from carvana_gui.canvas import MaskCanvas
+from carvana_gui.document import MaskDocument
+from carvana_gui.effort_clock import EffortClock
+from carvana_gui.image_cache import ImageCache, LoadedImage
+from carvana_gui.image_list import FolderScanThread, ImageListDock, ImageTableModel
+from carvana_gui.model_worker import ModelWorker
+from carvana_gui.settings import Preferences, WindowState
+from carvana_gui.status_panel import StatusPanel
+from carvana_gui.toolbar_widgets import OverlayControls
+from carvana_gui.tools import BrushTool, BucketTool, LassoTool, Tool
+from model.dataset import DataLayout, ImageRecord
+from model.metrics import dice
+from model.project import EditsProject
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    image_changed = Signal(str)  # image id now shown
+    mask_edited = Signal(str)  # image id whose mask changed (one per undo step)
+    model_changed = Signal(object)  # automask.ActiveModel | None
+    folder_opened = Signal(object)  # DataLayout
+
+    def __init__(
+        self,
+        prefs: Preferences | None = None,
+        state: WindowState | None = None,
+        project_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Carvana Masks")
+        self.setAcceptDrops(True)
+        self.prefs = prefs or Preferences.load()
+        self.state = state or WindowState()
+        self.project_dir_override = project_dir
+        self.layout_info: DataLayout | None = None
+        self.project: EditsProject | None = None
+        self.autosaver: Autosaver | None = None
+        self.current: LoadedImage | None = None
+        self.records: dict[str, ImageRecord] = {}
+        self._scan: FolderScanThread | None = None
+        self._probs: dict[str, np.ndarray] = {}
+        self.clock = EffortClock()
+        self.cache = ImageCache()
+
+        self.worker = ModelWorker(self)
+        self.worker.errored.connect(self.show_error_report)
+        self.automask = AutoMaskController(self.worker, self)
+        self.automask.model_changed.connect(self._on_model_changed)
+        self.automask.result_ready.connect(self._apply_auto_mask)
+        self.automask.no_model.connect(self.show_info)
+        self.worker.started.connect(self._on_job_started)
+        self.worker.finished.connect(lambda *_: self._on_job_done())
+        self.worker.errored.connect(lambda *_: self._on_job_done())
+        self.worker.cancelled.connect(lambda *_: self._on_job_done())
+
+        self.document = MaskDocument(self)
+        self.canvas = MaskCanvas(self.document)
+        self.setCentralWidget(self.canvas)
+        self.table_model = ImageTableModel(self._status_of, self._entry_of)
+        self.image_list = ImageListDock(self.table_model, self)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.image_list)
+        self.status = StatusPanel(self.statusBar())
+
+        self._actions = build_actions(self, self._slots(), self.prefs.shortcuts)
+        self._menus: dict[str, QMenu] = {}
+        self._build_menus()
+        self.tools: dict[str, Tool] = {
+            "tool_brush": BrushTool(),
+            "tool_eraser": BrushTool(erase=True),
+            "tool_bucket": BucketTool(),
+            "tool_lasso": LassoTool(),
+        }
+        group = QActionGroup(self)
+        for name in self.tools:
+            group.addAction(self._actions[name])
+        self.overlay = OverlayControls(self.prefs)
+        self._build_toolbar()
+        self._wire()
+        self._actions["show_mask"].setChecked(True)
+        self._actions["outline"].setChecked(self.prefs.outline_only)
+        self._actions["tool_brush"].setChecked(True)
+        self.canvas.set_brush_size(self.prefs.brush_size)
+        self._apply_overlay_style()
+        self._update_enabled()
+        self.resize(1500, 950)
+        if geometry := self.state.geometry():
+            self.restoreGeometry(geometry)
+        if window_state := self.state.window_state():
+            self.restoreState(window_state)
+        QApplication.instance().installEventFilter(self)
+
+    # -- extension points --------------------------------------------------
+    def add_dock(
+        self, dock: QDockWidget, area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea
+    ) -> None:
+        """Add a panel; it gets an entry in View so it can be shown again after closing."""
+        if not dock.objectName():
+            dock.setObjectName(dock.windowTitle().lower().replace(" ", "_") + "_dock")
+        self.addDockWidget(area, dock)
+        self._menus["view"].addAction(dock.toggleViewAction())
+
+    def menu(self, name: str) -> QMenu:
+        """A top-level menu by name: file, edit, view, image, model, help."""
+        return self._menus[name]
+
+    def action(self, name: str) -> QAction:
+        return self._actions[name]
+
+    # -- construction ------------------------------------------------------
+    def _slots(self) -> dict:
+        c = self.canvas
+        return {
+            "open_folder": self._choose_folder,
+            "quit": self.close,
+            "undo": self.document.undo,
+            "redo": self.document.redo,
+            "fill_holes": self._fill_holes,
+            "clear_mask": self._clear_mask,
+            "use_ground_truth": self._use_ground_truth,
+            "brush_smaller": lambda: c.set_brush_size(round(c.brush_size / 1.25)),
+            "brush_larger": lambda: c.set_brush_size(
+                max(c.brush_size + 1, round(c.brush_size * 1.25))
+            ),
+            "fit": c.fit,
+            "one_to_one": c.one_to_one,
+            "show_mask": c.set_mask_visible,
+            "outline": lambda _on: self._apply_overlay_style(),
+            "confidence": lambda _on: self._show_confidence(),
+            "prev_image": lambda: self.step_image(-1),
+            "next_image": lambda: self.step_image(1),
+            "next_unreviewed": self.next_unreviewed,
+            "mark_reviewed": self._set_reviewed,
+            "auto_mask": self.auto_mask,
+            "import_model": self._choose_model_file,
+            "shortcuts": self._show_shortcuts,
+            "about": self._show_about,
+            **{
+                name: self._tool_slot(name)
+                for name in ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso")
+            },
+        }
+
+    def _tool_slot(self, name: str):
+        return lambda on: on and self.canvas.set_tool(self.tools[name])
+
+    def _build_menus(self) -> None:
+        from carvana_gui.actions import ACTIONS
+
+        for key, title in MENUS:
+            self._menus[key] = self.menuBar().addMenu(title)
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        for spec in ACTIONS:
+            menu = self._menus[spec.menu]
+            menu.addAction(self._actions[spec.name])
+            if spec.name == "open_folder":
+                menu.addMenu(self.recent_menu)
+                menu.addSeparator()
+            if spec.name in ("redo", "tool_lasso", "brush_larger", "one_to_one", "next_unreviewed"):
+                menu.addSeparator()
+        self._menus["view"].addSeparator()
+        self._menus["view"].addAction(self.image_list.toggleViewAction())
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Tools", self)
+        bar.setObjectName("main_toolbar")
+        bar.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.toolbar = bar
+        groups = (
+            ("open_folder",),
+            ("prev_image", "next_image", "next_unreviewed", "mark_reviewed"),
+            ("auto_mask", "confidence"),
+            ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso", "fill_holes"),
+            ("undo", "redo"),
+        )
+        for names in groups:
+            for name in names:
+                bar.addAction(self._actions[name])
+            bar.addSeparator()
+        bar.addWidget(self.overlay.brush_widget)
+        bar.addSeparator()
+        bar.addActions([self._actions["show_mask"], self._actions["outline"]])
+        bar.addWidget(self.overlay.style_widget)
+        bar.addSeparator()
+        bar.addAction(self._actions["fit"])
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        auto_button = bar.widgetForAction(self._actions["auto_mask"])
+        auto_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        auto_button.setObjectName("primary")
+
+    def _wire(self) -> None:
+        c = self.canvas
+        c.cursor_moved.connect(self.status.show_position)
+        c.zoom_changed.connect(self.status.show_zoom)
+        c.brush_size_changed.connect(self.overlay.set_brush_size)
+        c.space_tapped.connect(lambda: self._actions["mark_reviewed"].toggle())
+        self.overlay.brush_size_changed.connect(c.set_brush_size)
+        self.overlay.style_changed.connect(self._apply_overlay_style)
+        self.document.edit_finished.connect(self._on_edit_finished)
+        self.document.history_changed.connect(self._update_enabled)
+        self.image_list.image_selected.connect(self.show_image)
+
+    # -- folders -----------------------------------------------------------
+    def _choose_folder(self) -> None:
+        start = self.state.last_folder() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open image folder", start)
+        if folder:
+            self.open_folder(Path(folder))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.state.recent_folders():
+            self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(Path(f)))
+
+    def open_folder(self, folder: Path) -> None:
+        """Scan ``folder`` in a thread; the list fills when the scan is done."""
+        self.status.show_message(f"Scanning {folder}…")
+        self._scan = FolderScanThread(Path(folder))
+        self._scan.scanned.connect(lambda layout, f=folder: self._on_scanned(Path(f), layout))
+        self._scan.failed.connect(lambda msg: self.show_error(f"Cannot open folder: {msg}"))
+        self._scan.start()
+
+    def _on_scanned(self, folder: Path, layout: DataLayout) -> None:
+        self._leave_image()
+        if self.autosaver is not None:
+            self.autosaver.close()
+        image_folder = layout.images[0].path.parent if layout.images else folder
+        try:
+            self.project = EditsProject.for_folder(image_folder, self.project_dir_override)
+        except Exception as exc:
+            self.show_error(str(exc))
+            return
+        self.layout_info = layout
+        self.records = {r.image_id: r for r in layout.images}
+        self.autosaver = Autosaver(self.project, after_save=self._after_save, parent=self)
+        self.autosaver.saved.connect(self._on_saved)
+        self.autosaver.failed.connect(self._on_save_failed)
+        self.current = None
+        self.cache.clear()
+        self.table_model.set_records(layout.images)
+        self.state.add_recent_folder(str(folder))
+        self.setWindowTitle(f"Carvana Masks — {image_folder.name} ({len(layout.images)} images)")
+        self.status.show_message(
+            f"{len(layout.images)} images; edits are saved in {self.project.root}"
+        )
+        self.folder_opened.emit(layout)
+        first = self.table_model.record_at(0)
+        if first is not None:
+            self.show_image(first.image_id)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
+        for url in event.mimeData().urls():
+            path = Path(url.toLocalFile())
+            if path.is_dir() or path.parent.is_dir():
+                self.open_folder(path if path.is_dir() else path.parent)
+                return
+
+    # -- images ------------------------------------------------------------
+    def show_image(self, image_id: str) -> None:
+        if self.current is not None and self.current.record.image_id == image_id:
+            return
+        record = self.records.get(image_id)
+        if record is None or self.project is None:
+            return
+        try:
+            loaded = self.cache.get(record)
+        except Exception as exc:
+            self.show_error(str(exc))
+            return
+        self._leave_image()
+        mask = self.autosaver.unsaved_mask(image_id) if self.autosaver else None
+        if mask is None:
+            try:
+                mask = self.project.load_mask(image_id)
+            except Exception as exc:
+                self.show_error(f"Cannot read the saved mask: {exc}")
+        if mask is None or mask.shape != loaded.image.shape[:2]:
+            mask = np.zeros(loaded.image.shape[:2], np.uint8)
+        self.current = loaded
+        self.canvas.set_image(loaded.image)
+        self.document.load(image_id, mask)
+        self._show_confidence()
+        self.clock.start()
+        self.image_list.select(image_id, emit=False)
+        self._actions["mark_reviewed"].blockSignals(True)
+        self._actions["mark_reviewed"].setChecked(self.project.status(image_id) == "reviewed")
+        self._actions["mark_reviewed"].blockSignals(False)
+        self._update_enabled()
+        self._update_mask_status()
+        self.image_changed.emit(image_id)
+        row = self.table_model.row_of(image_id)
+        if row is not None:
+            near = [self.table_model.record_at(row + d) for d in (1, -1, 2)]
+            self.cache.prefetch(r for r in near if r is not None)
+
+    def _leave_image(self) -> None:
+        """Finish any gesture, bank the effort time and start saving the image being left."""
+        if self.current is None or self.project is None:
+            return
+        if self.canvas.tool is not None:
+            self.canvas.tool.cancel(self.canvas)
+        self.project.add_seconds(self.current.record.image_id, self.clock.take())
+        if self.autosaver is not None:
+            self.autosaver.schedule_status()
+            self.autosaver.flush()
+
+    def step_image(self, delta: int) -> None:
+        row = self.image_list.current_row() if self.current else -1
+        record = self.table_model.record_at(
+            min(max(row + delta, 0), self.table_model.rowCount() - 1)
+        )
+        if record is not None:
+            self.show_image(record.image_id)
+
+    def next_unreviewed(self) -> None:
+        n = self.table_model.rowCount()
+        start = self.image_list.current_row()
+        for k in range(1, n + 1):
+            record = self.table_model.record_at((start + k) % n)
+            if record is not None and self._status_of(record.image_id) != "reviewed":
+                self.show_image(record.image_id)
+                return
+        self.status.show_message("Every image in the list is reviewed.")
+
+    def _status_of(self, image_id: str) -> str:
+        return self.project.status(image_id) if self.project else "no-mask"
+
+    def _entry_of(self, image_id: str):
+        return self.project.entry(image_id)
+
+    # -- editing -----------------------------------------------------------
+    def _on_edit_finished(self, label: str) -> None:
+        if self.current is None or self.autosaver is None:
+            return
+        image_id = self.current.record.image_id
+        self.clock.touch()
+        self.autosaver.schedule(image_id, self.document.mask)
+        self._update_mask_status()
+        self.mask_edited.emit(image_id)
+
+    def _fill_holes(self) -> None:
+        from model.editing import fill_holes
+
+        if not self.document.edit("fill holes", fill_holes):
+            self.status.show_message("No holes to fill.")
+
+    def _clear_mask(self) -> None:
+        if self.document.mask is not None:
+            self.document.replace(np.zeros_like(self.document.mask), "clear mask")
+
+    def _use_ground_truth(self) -> None:
+        if self.current is None or self.current.truth is None:
+            self.status.show_message("This image has no ground-truth mask.")
+            return
+        self.document.replace(self.current.truth, "ground truth")
+
+    def _set_reviewed(self, on: bool) -> None:
+        if self.current is None or self.project is None or self.autosaver is None:
+            return
+        image_id = self.current.record.image_id
+        if on:
+            self.project.set_status(image_id, "reviewed")
+        else:
+            auto = self.project.entry(image_id).pixels_changed == 0
+            self.project.set_status(image_id, "auto" if auto else "edited")
+        self.autosaver.schedule(image_id, self.document.mask)
+        self.table_model.refresh_image(image_id)
+
+    def _after_save(self, image_id: str, mask: np.ndarray) -> None:
+        """Writer thread: score the saved mask against ground truth when there is one."""
+        record = self.records.get(image_id)
+        if record is None or record.mask_path is None:
+            return
+        current = self.current
+        if (
+            current is not None
+            and current.record.image_id == image_id
+            and current.truth is not None
+        ):
+            truth = current.truth
+        else:
+            from model.masks import read_mask
+
+            truth = read_mask(record.mask_path)
+        if truth.shape == mask.shape:
+            self.project.set_dice(image_id, dice(mask, truth))
+
+    def _on_saved(self, image_id: str) -> None:
+        self.table_model.refresh_image(image_id)
+        self.status.show_saved(self.autosaver.has_unsaved if self.autosaver else False)
+        if self.current is not None and self.current.record.image_id == image_id:
+            self._update_mask_status()
+
+    def _on_save_failed(self, image_id: str, message: str) -> None:
+        self.status.show_saved(False, message)
+        log.error("%s", message)
+
+    # -- auto-mask ---------------------------------------------------------
+    def auto_mask(self) -> None:
+        if self.current is None:
+            self.status.show_message("Open a folder first (File → Open Folder…).")
+            return
+        self.automask.run(self.current.record.image_id, self.current.image)
+
+    def _apply_auto_mask(self, result: AutoMaskResult) -> None:
+        self._probs = {result.image_id: result.prob}
+        version = result.model_name
+        project, autosaver = self.project, self.autosaver
+        if project is None or autosaver is None:
+            return
+        autosaver.run_in_writer(
+            lambda: project.save_auto_mask(result.image_id, result.mask, version)
+        )
+        message = f"Auto-mask by {version} in {result.seconds:.2f} s"
+        if self.current is not None and self.current.record.image_id == result.image_id:
+            if not self.document.replace(result.mask, "auto-mask"):
+                message += " (same as the current mask)"
+                autosaver.schedule(result.image_id, result.mask)
+            self._show_confidence()
+        else:
+            autosaver.schedule(result.image_id, result.mask)
+        self.status.show_message(message)
+
+    def _show_confidence(self) -> None:
+        prob = self._probs.get(self.current.record.image_id) if self.current else None
+        on = self._actions["confidence"].isChecked()
+        self.canvas.set_confidence(
+            prob if on else None, self.prefs.uncertain_low, self.prefs.uncertain_high
+        )
+
+    def _choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import model", str(Path.home()), "Keras model (*.keras)"
+        )
+        if path:
+            self.automask.import_model(Path(path))
+
+    def _on_model_changed(self, model) -> None:
+        self.status.show_model(model.name if model else "no model")
+        self.model_changed.emit(model)
+
+    def _on_job_started(self, _job_id: int, name: str) -> None:
+        self.status.show_busy(f"{name}…")
+
+    def _on_job_done(self) -> None:
+        if not self.worker.busy:
+            self.status.show_busy("")
+
+    # -- view state --------------------------------------------------------
+    def _apply_overlay_style(self) -> None:
+        self.prefs.outline_only = self._actions["outline"].isChecked()
+        self.canvas.set_overlay_style(
+            QColor(self.prefs.overlay_color), self.prefs.overlay_opacity, self.prefs.outline_only
+        )
+
+    def _update_enabled(self) -> None:
+        history = self.document.history
+        self._actions["undo"].setEnabled(bool(history and history.can_undo))
+        self._actions["redo"].setEnabled(bool(history and history.can_redo))
+
+    def _update_mask_status(self) -> None:
+        mask = self.document.mask
+        if mask is None or self.current is None:
+            return
+        area = int(np.count_nonzero(mask))
+        entry = self.project.entry(self.current.record.image_id) if self.project else None
+        self.status.show_mask(area, mask.size, entry.dice if entry else None)
+
+    # -- errors --------------------------------------------------------------
+    def show_error_report(self, _job_id: int, message: str, details: str) -> None:
+        """The one handler for worker errors: log the traceback, tell the person."""
+        log.error("%s\n%s", message, details)
+        self.show_error(message)
+
+    def show_error(self, message: str) -> None:
+        self.status.show_message(message, error=True)
+        self._message_box(QMessageBox.Icon.Warning, message)
+
+    def show_info(self, message: str) -> None:
+        self._message_box(QMessageBox.Icon.Information, message)
+
+    def _message_box(self, icon: QMessageBox.Icon, message: str) -> QMessageBox:
+        """Non-modal, so background work and tests go on while it is open."""
+        box = QMessageBox(icon, "Carvana Masks", message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
+        return box
+
+    def _show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td>{a}</td><td><b>{k}</b></td></tr>" for a, k in shortcut_table())
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>")
+
+    def _show_about(self) -> None:
+        QMessageBox.about(
+            self, "Carvana Masks", "Auto-mask car photos, touch up, export Kaggle RLE."
+        )
+
+    # -- events ------------------------------------------------------------
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        kind = event.type()
+        if (
+            kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+            and event.key() == Qt.Key.Key_Space
+            and not event.modifiers()
+            and self.isActiveWindow()
+            and isinstance(obj, QWidget)
+            and obj.window() is self
+        ):
+            return self.canvas.handle_space(event)
+        return False
+
+    def start(self, folder: Path | None = None) -> None:
+        """After the window is shown: open a folder and warm up the model worker."""
+        target = folder or (Path(self.state.last_folder()) if self.state.last_folder() else None)
+        if target is not None and target.exists():
+            self.open_folder(target)
+        QTimer.singleShot(200, self.automask.discover)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        QApplication.instance().removeEventFilter(self)
+        self._leave_image()
+        if self.autosaver is not None:
+            try:
+                self.autosaver.close()
+            except Exception:
+                log.exception("final save failed")
+        self.state.save_window(self.saveGeometry(), self.saveState())
+        self.prefs.brush_size = self.canvas.brush_size
+        try:
+            self.prefs.save()
+        except OSError as exc:
+            log.warning("could not save preferences: %s", exc)
+        self.worker.shutdown(timeout_ms=10000)
+        if self._scan is not None:
+            self._scan.wait(5000)
+        self.cache.close()
+        super().closeEvent(event)

@@ -1,0 +1,114 @@
+"""Brush, eraser, bucket, lasso, fill holes and undo through real mouse events."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, Qt
+
+L, R = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
+
+
+def _vp(window, x, y) -> QPoint:
+    return window.canvas.image_to_viewport(x, y)
+
+
+def drag(qtbot, window, points, button=L):
+    """Press at the first image point, move through the rest, release at the last."""
+    viewport = window.canvas.viewport()
+    qtbot.mousePress(viewport, button, pos=_vp(window, *points[0]))
+    for x, y in points[1:]:
+        qtbot.mouseMove(viewport, pos=_vp(window, x, y))
+    qtbot.mouseRelease(viewport, button, pos=_vp(window, *points[-1]))
+
+
+def test_image_and_view_coordinates_round_trip(window):
+    canvas = window.canvas
+    for x, y in ((0, 0), (70, 40), (143, 95)):
+        p = canvas.viewport_to_image(canvas.image_to_viewport(x, y))
+        assert (int(np.floor(p.x())), int(np.floor(p.y()))) == (x, y)
+
+
+def test_brush_stroke_paints_without_gaps(qtbot, window):
+    window.canvas.set_brush_size(3)
+    drag(qtbot, window, [(10, 20), (130, 20)])  # one fast move across the image
+    mask = window.document.mask
+    assert mask[20, 10:131].all(), "stroke has gaps"
+    assert mask[30].sum() == 0 and mask[:, 5].sum() == 0
+    assert window.document.history.undo_count == 1
+
+
+def test_right_button_and_eraser_remove(qtbot, window):
+    window.canvas.set_brush_size(9)
+    drag(qtbot, window, [(10, 50), (130, 50)])
+    assert window.document.mask[50, 10:131].all()
+    drag(qtbot, window, [(40, 50), (60, 50)], button=R)
+    assert window.document.mask[50, 40:61].sum() == 0
+    window.action("tool_eraser").trigger()
+    drag(qtbot, window, [(100, 50), (110, 50)])
+    assert window.document.mask[50, 100:111].sum() == 0
+    assert window.document.mask[50, 80] == 1
+
+
+def test_bucket_fills_and_removes_regions(qtbot, window):
+    window.canvas.set_brush_size(3)
+    drag(qtbot, window, [(20, 20), (60, 20), (60, 60), (20, 60), (20, 20)])  # closed ring
+    window.action("tool_bucket").trigger()
+    viewport = window.canvas.viewport()
+    qtbot.mouseClick(viewport, L, pos=_vp(window, 40, 40))
+    assert window.document.mask[25:56, 25:56].all()
+    assert window.document.mask[80, 100] == 0
+    qtbot.mouseClick(viewport, R, pos=_vp(window, 40, 40))
+    assert window.document.mask.sum() == 0
+
+
+def test_fill_holes_action_and_lasso(qtbot, window):
+    window.action("tool_lasso").trigger()
+    drag(qtbot, window, [(10, 10), (100, 10), (100, 80), (10, 80)])
+    mask = window.document.mask
+    assert mask[15:75, 15:95].all() and mask[90, 120] == 0
+    drag(qtbot, window, [(40, 30), (60, 30), (60, 50), (40, 50)], button=R)
+    assert mask[35:46, 45:56].sum() == 0
+    window.action("fill_holes").trigger()
+    assert mask[35:46, 45:56].all()
+    assert window.document.history.undo_count == 3
+
+
+def test_undo_redo_per_stroke(qtbot, window):
+    window.canvas.set_brush_size(5)
+    drag(qtbot, window, [(10, 10), (50, 10)])
+    first = window.document.mask.copy()
+    drag(qtbot, window, [(10, 40), (50, 40)])
+    second = window.document.mask.copy()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(window.document.mask, first)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.mask.sum() == 0
+    assert not window.action("undo").isEnabled()
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, ctrl_shift)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, ctrl_shift)
+    assert np.array_equal(window.document.mask, second)
+
+
+def test_brush_size_keys_and_ctrl_wheel(qtbot, window):
+    canvas = window.canvas
+    canvas.set_brush_size(40)
+    qtbot.keyClick(canvas, Qt.Key.Key_BracketRight)
+    assert canvas.brush_size == 50
+    qtbot.keyClick(canvas, Qt.Key.Key_BracketLeft)
+    assert canvas.brush_size == 40
+    canvas.set_brush_size(1000)
+    assert canvas.brush_size == 300
+    assert window.overlay.brush_spin.value() == 300
+
+
+def test_view_shortcuts_zoom_and_toggle_mask(qtbot, window):
+    canvas = window.canvas
+    qtbot.keyClick(canvas, Qt.Key.Key_1)
+    assert abs(canvas.zoom() - 1.0) < 0.02
+    qtbot.keyClick(canvas, Qt.Key.Key_F)
+    assert canvas.zoom() > 2  # a 144x96 image fills a 1000 px window
+    qtbot.keyClick(canvas, Qt.Key.Key_M)
+    assert not canvas.mask_item.isVisible()
+    qtbot.keyClick(canvas, Qt.Key.Key_M)
+    assert canvas.mask_item.isVisible()
