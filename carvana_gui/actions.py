@@ -1,4 +1,5 @@
-"""Every menu/toolbar command, declared once: name, text, shortcuts, icon, menu.
+"""Every menu/toolbar command, declared once (name, text, shortcuts, icon, menu), and the
+menu bar and toolbar laid out from those declarations.
 
 The window looks actions up by name (``window.action("undo")``), menus by name
 (``window.menu("model")``), and user shortcut overrides from the preferences file
@@ -11,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QMainWindow, QMenu, QMenuBar, QMessageBox, QToolBar, QWidget
 
 import resources
 
@@ -186,3 +188,64 @@ def shortcut_table() -> list[tuple[str, str]]:
         ("Erase with brush", "Right drag"),
     ]
     return rows
+
+
+SEPARATE_AFTER = ("redo", "tool_lasso", "brush_larger", "one_to_one", "next_unreviewed")
+TOOLBAR_GROUPS = (
+    ("open_folder",),
+    ("prev_image", "next_image", "next_unreviewed", "mark_reviewed"),
+    ("auto_mask", "confidence"),
+    ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso", "fill_holes"),
+    ("undo", "redo"),
+)
+
+
+def build_menus(bar: QMenuBar, actions: dict[str, QAction], recent: QMenu) -> dict[str, QMenu]:
+    """The menu bar in ACTIONS order; returns the menus by name."""
+    menus = {key: bar.addMenu(title) for key, title in MENUS}
+    for spec in ACTIONS:
+        menu = menus[spec.menu]
+        menu.addAction(actions[spec.name])
+        if spec.name == "open_folder":
+            menu.addMenu(recent)
+            menu.addSeparator()
+        if spec.name in SEPARATE_AFTER:
+            menu.addSeparator()
+    menus["view"].addSeparator()
+    return menus
+
+
+def build_toolbar(window: QMainWindow, actions: dict[str, QAction], overlay) -> QToolBar:
+    """The main toolbar: navigation, auto-mask, tools, undo, brush size, overlay style."""
+    bar = QToolBar("Tools", window)
+    bar.setObjectName("main_toolbar")
+    bar.setMovable(False)
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+    for names in TOOLBAR_GROUPS:
+        bar.addActions([actions[name] for name in names])
+        bar.addSeparator()
+    bar.addWidget(overlay.brush_widget)
+    bar.addSeparator()
+    bar.addActions([actions["show_mask"], actions["outline"]])
+    bar.addWidget(overlay.style_widget)
+    bar.addSeparator()
+    bar.addAction(actions["fit"])
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+    auto_button = bar.widgetForAction(actions["auto_mask"])
+    auto_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    auto_button.setObjectName("primary")
+    return bar
+
+
+def show_shortcuts(parent: QWidget) -> None:
+    rows = "".join(f"<tr><td>{a}</td><td><b>{k}</b></td></tr>" for a, k in shortcut_table())
+    QMessageBox.information(parent, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>")
+
+
+def show_about(parent: QWidget) -> None:
+    QMessageBox.about(
+        parent,
+        "Carvana Masks",
+        "Auto-mask car photos with a SegNet-style network, touch the masks up with "
+        "brush, bucket and lasso, and export Kaggle RLE submissions.",
+    )

@@ -13,12 +13,23 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen, QWheelEvent
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
+from PySide6.QtWidgets import QApplication, QGraphicsEllipseItem, QGraphicsPathItem, QWidget
 
 from carvana_gui.document import MaskDocument
 from carvana_gui.overlay import ArrayImageItem, bgra, render_confidence, render_mask_patch
 from carvana_gui.tools.base import Tool
 from model.editing import MAX_BRUSH, MIN_BRUSH, Box
+
+
+class _CallbackFilter(QObject):
+    """An event filter object that forwards to a function."""
+
+    def __init__(self, callback, parent: QObject) -> None:
+        super().__init__(parent)
+        self._callback = callback
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        return self._callback(obj, event)
 
 
 class MaskCanvas(pg.GraphicsView):
@@ -69,6 +80,8 @@ class MaskCanvas(pg.GraphicsView):
         self._panning = False
         self._tool_button: Qt.MouseButton | None = None
         self.viewport().installEventFilter(self)
+        self._space_window: QWidget | None = None
+        self._space_filter = _CallbackFilter(self._filter_space, self)
         self.viewport().setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.viewbox.sigRangeChanged.connect(lambda *_: self.zoom_changed.emit(self.zoom()))
@@ -265,6 +278,26 @@ class MaskCanvas(pg.GraphicsView):
             round(self._brush_size * factor) if abs(factor - 1) > 1e-3 else self._brush_size
         )
         return True
+
+    def watch_space_key(self, window: QWidget) -> None:
+        """Take Space key presses anywhere in ``window`` (the list would eat them otherwise)."""
+        self._space_window = window
+        QApplication.instance().installEventFilter(self._space_filter)
+
+    def unwatch_space_key(self) -> None:
+        QApplication.instance().removeEventFilter(self._space_filter)
+
+    def _filter_space(self, obj: QObject, event: QEvent) -> bool:
+        if (
+            event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+            and event.key() == Qt.Key.Key_Space
+            and not event.modifiers()
+            and isinstance(obj, QWidget)
+            and obj.window() is self._space_window
+            and self._space_window.isActiveWindow()
+        ):
+            return self.handle_space(event)
+        return False
 
     def handle_space(self, event: QKeyEvent) -> bool:
         """Called by the window's key filter: Space held = pan mode, tapped = ``space_tapped``."""

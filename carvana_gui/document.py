@@ -89,6 +89,9 @@ class MaskDocument(QObject):
         """Replace the whole mask (auto-mask, ground truth) as one undoable step."""
         return self.edit(label, replace_mask, new_mask)
 
+    def clear(self) -> bool:
+        return self.mask is not None and self.replace(np.zeros_like(self.mask), "clear mask")
+
     # -- history -----------------------------------------------------------
     def undo(self) -> bool:
         return self._step(lambda h, m: h.undo(m), "undo")

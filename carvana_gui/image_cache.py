@@ -18,6 +18,8 @@ import numpy as np
 
 from model.dataset import ImageRecord
 from model.masks import read_image, read_mask
+from model.metrics import dice
+from model.project import EditsProject
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +80,24 @@ class ImageCache:
     def close(self) -> None:
         self.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def score_against_truth(
+    project: EditsProject, record: ImageRecord, mask: np.ndarray, loaded: LoadedImage | None
+) -> None:
+    """Store the Dice of ``mask`` against the folder's ground truth, when there is one.
+
+    Uses the already decoded truth of ``loaded`` when it is the same image.
+    """
+    if record.mask_path is None:
+        return
+    if (
+        loaded is not None
+        and loaded.record.image_id == record.image_id
+        and loaded.truth is not None
+    ):
+        truth = loaded.truth
+    else:
+        truth = read_mask(record.mask_path)
+    if truth.shape == mask.shape:
+        project.set_dice(record.image_id, dice(mask, truth))

@@ -12,26 +12,29 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDockWidget,
     QFileDialog,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QToolBar,
-    QWidget,
 )
 
-from carvana_gui.actions import MENUS, build_actions, shortcut_table
+from carvana_gui.actions import (
+    build_actions,
+    build_menus,
+    build_toolbar,
+    show_about,
+    show_shortcuts,
+)
 from carvana_gui.automask import AutoMaskController, AutoMaskResult
 from carvana_gui.autosave import Autosaver
 from carvana_gui.canvas import MaskCanvas
 from carvana_gui.document import MaskDocument
 from carvana_gui.effort_clock import EffortClock
-from carvana_gui.image_cache import ImageCache, LoadedImage
+from carvana_gui.image_cache import ImageCache, LoadedImage, score_against_truth
 from carvana_gui.image_list import FolderScanThread, ImageListDock, ImageTableModel
 from carvana_gui.model_worker import ModelWorker
 from carvana_gui.settings import Preferences, WindowState
@@ -39,7 +42,7 @@ from carvana_gui.status_panel import StatusPanel
 from carvana_gui.toolbar_widgets import OverlayControls
 from carvana_gui.tools import BrushTool, BucketTool, LassoTool, Tool
 from model.dataset import DataLayout, ImageRecord
-from model.metrics import dice
+from model.editing import fill_holes
 from model.project import EditsProject
 
 log = logging.getLogger(__name__)
@@ -79,10 +82,6 @@ class MainWindow(QMainWindow):
         self.automask.model_changed.connect(self._on_model_changed)
         self.automask.result_ready.connect(self._apply_auto_mask)
         self.automask.no_model.connect(self.show_info)
-        self.worker.started.connect(self._on_job_started)
-        self.worker.finished.connect(lambda *_: self._on_job_done())
-        self.worker.errored.connect(lambda *_: self._on_job_done())
-        self.worker.cancelled.connect(lambda *_: self._on_job_done())
 
         self.document = MaskDocument(self)
         self.canvas = MaskCanvas(self.document)
@@ -91,10 +90,13 @@ class MainWindow(QMainWindow):
         self.image_list = ImageListDock(self.table_model, self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.image_list)
         self.status = StatusPanel(self.statusBar())
+        self.status.follow_worker(self.worker)
 
         self._actions = build_actions(self, self._slots(), self.prefs.shortcuts)
-        self._menus: dict[str, QMenu] = {}
-        self._build_menus()
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._menus = build_menus(self.menuBar(), self._actions, self.recent_menu)
+        self._menus["view"].addAction(self.image_list.toggleViewAction())
         self.tools: dict[str, Tool] = {
             "tool_brush": BrushTool(),
             "tool_eraser": BrushTool(erase=True),
@@ -105,7 +107,7 @@ class MainWindow(QMainWindow):
         for name in self.tools:
             group.addAction(self._actions[name])
         self.overlay = OverlayControls(self.prefs)
-        self._build_toolbar()
+        self.toolbar = build_toolbar(self, self._actions, self.overlay)
         self._wire()
         self._actions["show_mask"].setChecked(True)
         self._actions["outline"].setChecked(self.prefs.outline_only)
@@ -118,7 +120,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if window_state := self.state.window_state():
             self.restoreState(window_state)
-        QApplication.instance().installEventFilter(self)
+        self.canvas.watch_space_key(self)
 
     # -- extension points --------------------------------------------------
     def add_dock(
@@ -146,7 +148,7 @@ class MainWindow(QMainWindow):
             "undo": self.document.undo,
             "redo": self.document.redo,
             "fill_holes": self._fill_holes,
-            "clear_mask": self._clear_mask,
+            "clear_mask": self.document.clear,
             "use_ground_truth": self._use_ground_truth,
             "brush_smaller": lambda: c.set_brush_size(round(c.brush_size / 1.25)),
             "brush_larger": lambda: c.set_brush_size(
@@ -163,8 +165,8 @@ class MainWindow(QMainWindow):
             "mark_reviewed": self._set_reviewed,
             "auto_mask": self.auto_mask,
             "import_model": self._choose_model_file,
-            "shortcuts": self._show_shortcuts,
-            "about": self._show_about,
+            "shortcuts": lambda: show_shortcuts(self),
+            "about": lambda: show_about(self),
             **{
                 name: self._tool_slot(name)
                 for name in ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso")
@@ -173,52 +175,6 @@ class MainWindow(QMainWindow):
 
     def _tool_slot(self, name: str):
         return lambda on: on and self.canvas.set_tool(self.tools[name])
-
-    def _build_menus(self) -> None:
-        from carvana_gui.actions import ACTIONS
-
-        for key, title in MENUS:
-            self._menus[key] = self.menuBar().addMenu(title)
-        self.recent_menu = QMenu("Open &Recent", self)
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        for spec in ACTIONS:
-            menu = self._menus[spec.menu]
-            menu.addAction(self._actions[spec.name])
-            if spec.name == "open_folder":
-                menu.addMenu(self.recent_menu)
-                menu.addSeparator()
-            if spec.name in ("redo", "tool_lasso", "brush_larger", "one_to_one", "next_unreviewed"):
-                menu.addSeparator()
-        self._menus["view"].addSeparator()
-        self._menus["view"].addAction(self.image_list.toggleViewAction())
-
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Tools", self)
-        bar.setObjectName("main_toolbar")
-        bar.setMovable(False)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
-        self.toolbar = bar
-        groups = (
-            ("open_folder",),
-            ("prev_image", "next_image", "next_unreviewed", "mark_reviewed"),
-            ("auto_mask", "confidence"),
-            ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso", "fill_holes"),
-            ("undo", "redo"),
-        )
-        for names in groups:
-            for name in names:
-                bar.addAction(self._actions[name])
-            bar.addSeparator()
-        bar.addWidget(self.overlay.brush_widget)
-        bar.addSeparator()
-        bar.addActions([self._actions["show_mask"], self._actions["outline"]])
-        bar.addWidget(self.overlay.style_widget)
-        bar.addSeparator()
-        bar.addAction(self._actions["fit"])
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        auto_button = bar.widgetForAction(self._actions["auto_mask"])
-        auto_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        auto_button.setObjectName("primary")
 
     def _wire(self) -> None:
         c = self.canvas
@@ -375,14 +331,8 @@ class MainWindow(QMainWindow):
         self.mask_edited.emit(image_id)
 
     def _fill_holes(self) -> None:
-        from model.editing import fill_holes
-
         if not self.document.edit("fill holes", fill_holes):
             self.status.show_message("No holes to fill.")
-
-    def _clear_mask(self) -> None:
-        if self.document.mask is not None:
-            self.document.replace(np.zeros_like(self.document.mask), "clear mask")
 
     def _use_ground_truth(self) -> None:
         if self.current is None or self.current.truth is None:
@@ -405,21 +355,8 @@ class MainWindow(QMainWindow):
     def _after_save(self, image_id: str, mask: np.ndarray) -> None:
         """Writer thread: score the saved mask against ground truth when there is one."""
         record = self.records.get(image_id)
-        if record is None or record.mask_path is None:
-            return
-        current = self.current
-        if (
-            current is not None
-            and current.record.image_id == image_id
-            and current.truth is not None
-        ):
-            truth = current.truth
-        else:
-            from model.masks import read_mask
-
-            truth = read_mask(record.mask_path)
-        if truth.shape == mask.shape:
-            self.project.set_dice(image_id, dice(mask, truth))
+        if record is not None and self.project is not None:
+            score_against_truth(self.project, record, mask, self.current)
 
     def _on_saved(self, image_id: str) -> None:
         self.table_model.refresh_image(image_id)
@@ -475,13 +412,6 @@ class MainWindow(QMainWindow):
         self.status.show_model(model.name if model else "no model")
         self.model_changed.emit(model)
 
-    def _on_job_started(self, _job_id: int, name: str) -> None:
-        self.status.show_busy(f"{name}…")
-
-    def _on_job_done(self) -> None:
-        if not self.worker.busy:
-            self.status.show_busy("")
-
     # -- view state --------------------------------------------------------
     def _apply_overlay_style(self) -> None:
         self.prefs.outline_only = self._actions["outline"].isChecked()
@@ -523,29 +453,7 @@ class MainWindow(QMainWindow):
         box.show()
         return box
 
-    def _show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td>{a}</td><td><b>{k}</b></td></tr>" for a, k in shortcut_table())
-        QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>")
-
-    def _show_about(self) -> None:
-        QMessageBox.about(
-            self, "Carvana Masks", "Auto-mask car photos, touch up, export Kaggle RLE."
-        )
-
     # -- events ------------------------------------------------------------
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        kind = event.type()
-        if (
-            kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
-            and event.key() == Qt.Key.Key_Space
-            and not event.modifiers()
-            and self.isActiveWindow()
-            and isinstance(obj, QWidget)
-            and obj.window() is self
-        ):
-            return self.canvas.handle_space(event)
-        return False
-
     def start(self, folder: Path | None = None) -> None:
         """After the window is shown: open a folder and warm up the model worker."""
         target = folder or (Path(self.state.last_folder()) if self.state.last_folder() else None)
@@ -554,7 +462,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(200, self.automask.discover)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        QApplication.instance().removeEventFilter(self)
+        self.canvas.unwatch_space_key()
         self._leave_image()
         if self.autosaver is not None:
             try:

@@ -23,6 +23,12 @@ class StatusPanel:
         self.bar.addPermanentWidget(label)
         return label
 
+    def follow_worker(self, worker) -> None:
+        """Show the model worker's current job name while it is busy."""
+        worker.started.connect(lambda _id, name: self.busy.setText(f"{name}…"))
+        for signal in (worker.finished, worker.errored, worker.cancelled):
+            signal.connect(lambda *_: worker.busy or self.busy.setText(""))
+
     def show_position(self, x: int, y: int) -> None:
         self.position.setText(f"x {x}  y {y}" if x >= 0 else "")
 
