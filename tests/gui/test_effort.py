@@ -1,0 +1,55 @@
+"""Effort panel shows per-version acceptance share and mean pixels changed from the project."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+
+from carvana_gui.effort_panel import EffortPanel
+from model.project import EditsProject
+
+
+def _cell(panel, row, col):
+    return panel.table.item(row, col).text()
+
+
+def test_panel_shows_per_version_effort(tmp_path, qtbot):
+    project = EditsProject(tmp_path / "p")
+    auto = np.zeros((10, 10), np.uint8)
+    auto[2:8, 2:8] = 1
+    for i in range(1, 5):
+        project.save_auto_mask(f"car_{i:02d}", auto, "v001" if i <= 2 else "v002")
+    edited = auto.copy()
+    edited[0:2, :] = 1  # 20 pixels changed
+    project.save_mask("car_01", edited)
+    project.set_status("car_02", "reviewed")
+    project.set_status("car_03", "reviewed")
+    project.save()
+    panel = EffortPanel()
+    qtbot.addWidget(panel)
+    panel.set_current_version("v002")
+    panel.set_project(project)
+    assert panel.table.rowCount() == 2
+    assert [_cell(panel, 0, c) for c in range(6)] == ["v001", "2", "50% (1/2)", "10", "0.0", "0"]
+    assert [_cell(panel, 1, c) for c in range(6)] == ["v002", "1", "100% (1/1)", "0", "0.0", "1"]
+    assert panel.table.item(1, 0).font().bold() and not panel.table.item(0, 0).font().bold()
+    # the panel follows the saved status file
+    project.save_mask("car_04", edited)
+    project.save()
+    panel.refresh()
+    assert _cell(panel, 1, 2) == "50% (1/2)"
+
+
+def test_panel_without_project_or_with_a_broken_file(tmp_path, qtbot):
+    panel = EffortPanel()
+    qtbot.addWidget(panel)
+    panel.set_project(None)
+    assert panel.table.rowCount() == 0 and "Open a folder" in panel.note.text()
+    project = EditsProject(tmp_path / "p")
+    project.save()
+    project.status_path.write_text("{broken")
+    panel.set_project(project)
+    assert "project.json" in panel.note.text()
