@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("Model", "Judged", "Accepted unchanged", "Mean px changed", "Mean s", "Not looked at")
 REFRESH_MS = 5000
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 def effort_row(e: VersionEffort) -> tuple[str, ...]:
