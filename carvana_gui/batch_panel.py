@@ -32,9 +32,9 @@ from model.project import EditsProject
 log = logging.getLogger(__name__)
 
 SELECTION_LABELS = {
-    "all": "All images (except hand-edited)",
-    "without-mask": "Only images without a mask",
-    "stale": "Only stale auto-masks (older model)",
+    "all": "All images",
+    "without-mask": "Images without a mask",
+    "stale": "Stale auto-masks (older model)",
 }
 
 ModelSource = Callable[[], tuple[Path, str] | None]  # (model file, version name) or None
@@ -62,7 +62,7 @@ class BatchPanel(QWidget):
         for key, label in SELECTION_LABELS.items():
             self.selection.addItem(label, key)
         self.selection.currentIndexChanged.connect(self.refresh_counts)
-        self.tta = QCheckBox("Flip test-time augmentation (slower, a bit more precise)")
+        self.tta = QCheckBox("Flip TTA (slower, more precise)")
         self.counts_label = QLabel("")
         self.counts_label.setWordWrap(True)
         self.start_button = QPushButton("Auto-mask")

@@ -96,7 +96,8 @@ class FinetunePanel(QWidget):
 
         self.data_label = QLabel("Open a folder to fine-tune on its corrected masks.")
         self.data_label.setWordWrap(True)
-        self.use_ground_truth = QCheckBox("Also train on the folder's ground-truth masks")
+        self.use_ground_truth = QCheckBox("Also use ground-truth masks")
+        self.use_ground_truth.setToolTip("Add the folder's own masks (train_masks/) to training")
         self.use_ground_truth.toggled.connect(self.refresh_data)
         self.epochs = QSpinBox(minimum=1, maximum=200, value=1)
         self.learning_rate = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=1e-2, value=1e-4)
@@ -121,8 +122,9 @@ class FinetunePanel(QWidget):
 
         self.progress_bar = QProgressBar()
         self.status_label = QLabel("Idle")
+        self.status_label.setWordWrap(True)
         self.plots = TrainingPlots()
-        self.plots.setMinimumHeight(260)
+        self.plots.setMinimumSize(220, 220)
         self.decision_label = QLabel("")
         self.decision_label.setWordWrap(True)
         self.override_button = QPushButton("")

@@ -36,6 +36,7 @@ from carvana_gui.document import MaskDocument
 from carvana_gui.effort_clock import EffortClock
 from carvana_gui.image_cache import ImageCache, LoadedImage, score_against_truth
 from carvana_gui.image_list import FolderScanThread, ImageListDock, ImageTableModel
+from carvana_gui.model_loop import install_model_loop
 from carvana_gui.model_worker import ModelWorker
 from carvana_gui.settings import Preferences, WindowState
 from carvana_gui.status_panel import StatusPanel
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_brush_size(self.prefs.brush_size)
         self._apply_overlay_style()
         self._update_enabled()
+        install_model_loop(self)  # fine-tune/batch/effort docks, export, versions (issue 5)
         self.resize(1500, 950)
         if geometry := self.state.geometry():
             self.restoreGeometry(geometry)
