@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from carvana_gui import refcount_guard
 from carvana_gui.actions import ICON_DIR
 
 STYLE = ICON_DIR.parent / "style.qss"
@@ -35,6 +37,7 @@ def create_app(argv: Sequence[str] = ()) -> QApplication:
     if STYLE.is_file():
         app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
     configure_pyqtgraph()
+    refcount_guard.install(app)
     return app
 
 
@@ -62,7 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(project_dir=args.project_dir)
     window.show()
     QTimer.singleShot(0, lambda: window.start(args.folder))
-    return app.exec()
+    code = app.exec()
+    # Delete the C++ window while Qt is still alive: leaving it to interpreter teardown
+    # (random order) crashes PySide6 at exit.
+    shiboken6.delete(window)
+    return code
 
 
 if __name__ == "__main__":
