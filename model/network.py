@@ -60,16 +60,24 @@ def scaled_filters(base: int, width_multiplier: float) -> int:
     return max(1, round(base * width_multiplier))
 
 
-def _conv_bn_relu(x, filters: int, name: str):
+def _conv_bn_relu(x, filters: int, name: str, bn_momentum: float = 0.99):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def build_segnet(
-    height: int, width: int, width_multiplier: float = 1.0, name: str = "segnet"
+    height: int,
+    width: int,
+    width_multiplier: float = 1.0,
+    name: str = "segnet",
+    bn_momentum: float = 0.99,
 ) -> keras.Model:
-    """The network for (height, width, 3) inputs in [0, 1]; outputs (H, W, 1) probabilities."""
+    """The network for (height, width, 3) inputs in [0, 1]; outputs (H, W, 1) probabilities.
+
+    bn_momentum: BatchNormalization's moving-average momentum. Keras' 0.99 suits long runs;
+    very short runs (a few dozen steps) need a lower one for inference to match training.
+    """
     check_input_size(height, width)
     if width_multiplier <= 0:
         raise ValueError(f"width multiplier must be > 0, got {width_multiplier}")
@@ -78,19 +86,19 @@ def build_segnet(
     skips = []
     for level, base in enumerate(ENCODER_FILTERS):
         f = scaled_filters(base, width_multiplier)
-        x = _conv_bn_relu(x, f, f"enc{level}_a")
-        x = _conv_bn_relu(x, f, f"enc{level}_b")
+        x = _conv_bn_relu(x, f, f"enc{level}_a", bn_momentum)
+        x = _conv_bn_relu(x, f, f"enc{level}_b", bn_momentum)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
     centre = scaled_filters(CENTRE_FILTERS, width_multiplier)
-    x = _conv_bn_relu(x, centre, "centre_a")
-    x = _conv_bn_relu(x, centre, "centre_b")
+    x = _conv_bn_relu(x, centre, "centre_a", bn_momentum)
+    x = _conv_bn_relu(x, centre, "centre_b", bn_momentum)
     for level in reversed(range(len(ENCODER_FILTERS))):
         f = scaled_filters(ENCODER_FILTERS[level], width_multiplier)
         x = layers.UpSampling2D(2, name=f"dec{level}_up")(x)
         x = layers.Concatenate(name=f"dec{level}_concat")([skips[level], x])
         for step in "abc":
-            x = _conv_bn_relu(x, f, f"dec{level}_{step}")
+            x = _conv_bn_relu(x, f, f"dec{level}_{step}", bn_momentum)
     # float32 output keeps the loss numerically safe under mixed precision.
     outputs = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="mask")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -8,7 +8,6 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from tiny_carvana import save_tiny_model
 
 from model.model_store import write_model_meta
 from model.network import build_segnet
@@ -19,6 +18,7 @@ from model.predictor import (
     from_model_output,
     to_model_input,
 )
+from tiny_carvana import save_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,9 @@ def test_tta_averages_with_the_flipped_prediction(predictor):
     image = _image(128, 128, seed=3)
     plain = predictor.predict(image).prob
     flipped = predictor.predict(np.ascontiguousarray(image[:, ::-1])).prob[:, ::-1]
-    np.testing.assert_allclose(predictor.predict(image, tta=True).prob, (plain + flipped) / 2, atol=1e-5)
+    np.testing.assert_allclose(
+        predictor.predict(image, tta=True).prob, (plain + flipped) / 2, atol=1e-5
+    )
 
 
 def test_predict_paths_streams_in_order_and_reports_bad_files(predictor, tmp_path):

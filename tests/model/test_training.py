@@ -1,0 +1,147 @@
+"""Training loop: loss drops, checkpoints and resume, cancel within one batch, fine-tuning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from model.dataset import list_images
+from model.masks import read_mask
+from model.metrics import dice
+from model.network import build_segnet
+from model.predictor import Predictor
+from model.training import (
+    BEST_NAME,
+    LAST_NAME,
+    STATE_NAME,
+    TrainConfig,
+    finetune,
+    run_meta,
+    split_pairs_by_car,
+    train,
+)
+from tiny_carvana import car_id, make_image_folder, records, save_tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    train_dir, masks_dir = make_image_folder(tmp_path_factory.mktemp("data"), cars=3, angles=2)
+    return [(r.path, r.mask_path) for r in records(train_dir, masks_dir)]
+
+
+def _config(pairs, out, **kw):
+    defaults = dict(
+        preset="128x128",
+        width_multiplier=0.125,
+        batch_size=2,
+        learning_rate=1e-2,
+        workers=1,
+        tensorboard=True,
+    )
+    defaults.update(kw)
+    return TrainConfig(train_pairs=pairs[:4], val_pairs=pairs[4:], out_dir=out, **defaults)
+
+
+def test_loss_drops_and_checkpoints_state_and_logs_are_written(tiny_data, tmp_path):
+    keras.utils.set_random_seed(0)
+    events = []
+    result = train(_config(tiny_data, tmp_path, epochs=3, augment=None), events.append)
+    losses = result.history["loss"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert result.epochs_run == 3 and not result.cancelled and not result.stopped_early
+    for name in (BEST_NAME, LAST_NAME, STATE_NAME):
+        assert (tmp_path / name).is_file()
+    assert (tmp_path / "logs").is_dir()  # TensorBoard
+    state = json.loads((tmp_path / STATE_NAME).read_text())
+    best = min(result.history["val_loss"])
+    assert state["epoch"] == 3 and state["best_val_loss"] == pytest.approx(best)
+    batches = [e for e in events if e["event"] == "batch"]
+    assert len(batches) == 6 and batches[-1]["eta_s"] == 0.0
+    assert [e["event"] for e in events].count("epoch") == 3 and events[-1]["event"] == "done"
+    meta = run_meta(_config(tiny_data, tmp_path), result, {"images": 6})
+    assert meta["input_size"] == [128, 128] and meta["backend"] == "tensorflow"
+    assert json.loads(json.dumps(meta))["val_loss"] == pytest.approx(best)
+
+
+def test_cancel_within_one_batch_keeps_weights_and_a_rerun_resumes(tiny_data, tmp_path):
+    seen = []
+    config = _config(tiny_data, tmp_path, epochs=2, batch_size=1)
+    result = train(
+        config, seen.append, should_stop=lambda: any(e["event"] == "batch" for e in seen)
+    )
+    assert result.cancelled and result.epochs_run == 0
+    assert [e["event"] for e in seen] == ["batch", "done"]  # stopped after the first batch
+    assert result.model_path == tmp_path / BEST_NAME and result.model_path.is_file()
+    assert Predictor.load(result.model_path).input_size == (128, 128)
+    # The cancelled epoch is not counted: its weights are kept and a re-run redoes it.
+    assert json.loads((tmp_path / STATE_NAME).read_text())["epoch"] == 0
+    assert (tmp_path / LAST_NAME).is_file()
+    resumed = train(_config(tiny_data, tmp_path, epochs=2, batch_size=1))
+    assert not resumed.cancelled and resumed.epochs_run == 2
+    assert len(resumed.history["loss"]) == 2
+
+
+def test_split_pairs_by_car_keeps_angles_together():
+    pairs = [
+        (Path(f"{car_id(c)}_{a:02d}.jpg"), Path("m.gif")) for c in range(1, 6) for a in (1, 2, 3)
+    ]
+    train_pairs, val_pairs = split_pairs_by_car(pairs, val_fraction=0.4, seed=1)
+    assert len(train_pairs) + len(val_pairs) == 15 and val_pairs
+    cars = lambda ps: {p[0].name.split("_")[0] for p in ps}  # noqa: E731
+    assert not cars(train_pairs) & cars(val_pairs)
+    one_car = [(Path(f"{car_id(1)}_{a:02d}.jpg"), Path("m.gif")) for a in (1, 2)]
+    assert split_pairs_by_car(one_car) == (one_car, [])
+
+
+def test_finetune_on_in_memory_masks_splits_by_car_and_stops_early(tiny_data, tmp_path):
+    base = save_tiny_model(tmp_path / "base.keras")
+    pairs = [(image, read_mask(mask)) for image, mask in tiny_data]  # GUI: edited arrays
+    result = finetune(
+        base,
+        pairs,
+        tmp_path / "ft",
+        epochs=5,
+        batch_size=2,
+        learning_rate=0.0,
+        patience=1,
+        val_fraction=0.34,
+        workers=1,
+    )
+    # lr 0 cannot improve val_loss by min_delta: epoch 1 sets the best, epoch 2 stops.
+    assert result.stopped_early and result.epochs_run == 2
+    assert "val_loss" in result.history  # two of three cars trained, one validated
+    assert len(result.history["val_loss"]) == 2
+    tuned = Predictor.load(result.model_path).predict(np.full((96, 144, 3), 128, np.uint8))
+    assert tuned.mask.shape == (96, 144)
+
+
+@pytest.mark.slow
+def test_overfitting_eight_real_images_reaches_high_dice(carvana_data, tmp_path):
+    recs = list_images(carvana_data / "train", carvana_data / "train_masks")[:8]
+    keras.utils.set_random_seed(0)
+    # A fresh network with a fast BatchNorm average, so a short run's inference matches training.
+    build_segnet(128, 128, 0.5, bn_momentum=0.8).save(tmp_path / "init.keras")
+    config = TrainConfig(
+        train_pairs=[(r.path, r.mask_path) for r in recs],
+        val_pairs=[],
+        out_dir=tmp_path / "run",
+        preset="128x128",
+        epochs=30,
+        batch_size=4,
+        learning_rate=1e-2,
+        augment=None,
+        base_model=tmp_path / "init.keras",
+        patience=100,
+        tensorboard=False,
+    )
+    result = train(config)
+    predictor = Predictor.load(result.model_path)
+    scores = [
+        dice(pred.mask, read_mask(r.mask_path))
+        for r, (_, pred) in zip(recs, predictor.predict_paths([r.path for r in recs]), strict=True)
+    ]
+    assert np.mean(scores) > 0.95
