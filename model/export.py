@@ -86,28 +86,25 @@ def export_submission(
         if result.already_done:
             log.info("resuming %s: %d rows already written", out_csv, result.already_done)
 
+        def tick(name: str) -> None:
+            done = result.already_done + result.written + len(result.skipped)
+            predicted = result.written - result.overridden
+            elapsed = time.perf_counter() - started
+            rate = predicted / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / rate if rate > 0 else float("nan")
+            report({"done": done, "total": total, "images_per_s": rate, "eta_s": eta, "name": name})
+
         def skip(path: Path, exc: Exception) -> None:
             log.warning("skipping unreadable image %s: %s", path, exc)
             result.skipped.append((path, str(exc)))
+            tick(path.name)
 
         stream: Iterator = predictor.predict_paths((r.path for r in todo), tta=tta, on_error=skip)
-        base = result.already_done + result.written
         for path, prediction in stream:
             record = by_path[Path(path)]
             writer.write(submission_name(record), prediction.mask)
             result.written += 1
-            done = base + result.written - result.overridden + len(result.skipped)
-            elapsed = time.perf_counter() - started
-            rate = (result.written - result.overridden) / elapsed if elapsed > 0 else 0.0
-            report(
-                {
-                    "done": done,
-                    "total": total,
-                    "images_per_s": rate,
-                    "eta_s": (total - done) / rate if rate > 0 else float("nan"),
-                    "name": record.name,
-                }
-            )
+            tick(record.name)
             if stop():
                 result.cancelled = True
                 stream.close()  # stops the background decoders

@@ -1,0 +1,91 @@
+"""`carvana train/finetune/predict/export` end to end on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from model.cli import main
+from model.masks import read_mask
+from model.model_store import ModelStore
+from model.submission import validate_submission
+from tiny_carvana import IMAGE_HW, make_image_folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    train_dir, masks_dir = make_image_folder(root / "data", cars=3, angles=2)
+    models = root / "models"
+    args = ["train", str(root / "data"), "--preset", "128x128", "--width", "0.125"]
+    args += ["--epochs", "1", "--batch-size", "2", "--workers", "1", "--out", str(models)]
+    assert main(args) == 0
+    return root, train_dir, masks_dir, models, args
+
+
+def test_train_stores_a_current_version_with_its_json(trained):
+    _, _, _, models, _ = trained
+    store = ModelStore(models)
+    current = store.current()
+    assert current is not None and [v.version for v in store.versions()] == [current.version]
+    meta = json.loads(current.path.with_suffix(".json").read_text())
+    assert meta["preset"] == "128x128" and meta["input_size"] == [128, 128]
+    assert meta["data"]["images"] == 6 and len(meta["data"]["val_cars"]) == 1
+    assert meta["threshold"] == 0.5 and meta["parent"] is None and meta["created"]
+    assert (models / "runs" / "128x128-w0.125-s0" / "best.keras").is_file()
+
+
+def test_rerunning_train_resumes_the_same_run(trained, capsys):
+    _, _, _, models, args = trained
+    more = [*args]
+    more[more.index("--epochs") + 1] = "2"
+    assert main(more) == 0
+    state = json.loads((models / "runs" / "128x128-w0.125-s0" / "train_state.json").read_text())
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+    assert len(ModelStore(models).versions()) == 2
+
+
+def test_export_and_predict_with_the_stored_model(trained, tmp_path):
+    _, train_dir, _, models, _ = trained
+    sub = tmp_path / "sub.csv"
+    assert main(["export", str(train_dir), "-o", str(sub), "--model", str(models), "--tta"]) == 0
+    report = validate_submission(sub, shape=IMAGE_HW)
+    assert report.ok and report.rows == 6
+    out = tmp_path / "masks"
+    assert (
+        main(["predict", str(train_dir), "-o", str(out), "--model", str(models), "--probabilities"])
+        == 0
+    )
+    masks = sorted(out.glob("*_mask.png"))
+    assert len(masks) == 6 and read_mask(masks[0]).shape == IMAGE_HW
+    assert len(list((out / "probabilities").glob("*.png"))) == 6
+
+
+def test_finetune_adds_a_child_version(trained, monkeypatch):
+    _, train_dir, masks_dir, models, _ = trained
+    parent = ModelStore(models).current()
+    args = ["finetune", str(train_dir), str(masks_dir), "--model", str(parent.path)]
+    args += ["--epochs", "1", "--workers", "1", "--out", str(models)]
+    assert main(args) == 0
+    child = ModelStore(models).current()
+    assert child.version != parent.version and child.meta["parent"] == parent.version
+    assert child.meta["data"]["images"] == 6
+
+
+def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CARVANA_MODELS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr("model.model_store.shipped_model_path", lambda: None)
+    images = tmp_path / "imgs"
+    make_image_folder(images, cars=1, angles=1)
+    assert main(["export", str(images / "train"), "-o", str(tmp_path / "s.csv")]) == 1
+    assert "no model" in capsys.readouterr().err
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"nope")
+    assert (
+        main(["predict", str(images / "train"), "-o", str(tmp_path / "o"), "--model", str(bad)])
+        == 1
+    )
+    assert "bad.keras" in capsys.readouterr().err
+    assert main(["train", str(images), "--preset", "300x300", "--out", str(tmp_path)]) == 1
+    assert "300x300" in capsys.readouterr().err
