@@ -47,8 +47,8 @@ def render_mask_patch(
     else:
         shown = mask[box_slices(box)] != 0
     patch = rgba[box_slices(box)]
-    patch[...] = 0
-    patch[shown] = color
+    # one broadcast multiply (0 or colour per pixel): cheaper than clearing + masked assign
+    np.multiply(shown[:, :, None], color[None, None, :], out=patch, casting="unsafe")
     return box
 
 
