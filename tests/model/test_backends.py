@@ -1,0 +1,109 @@
+"""Keras multi-backend: data parallel on split CPUs (TF, JAX) and TF-trained weights under JAX.
+
+Each case runs in a subprocess: the backend and the device split must be set before
+TensorFlow or JAX initialise, which pytest's own process has long done.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tiny_carvana import make_image_folder, save_tiny_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+TRAIN_SNIPPET = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from tiny_carvana import records
+from model.backend import backend_name, data_parallel
+from model.predictor import Predictor
+from model.training import TrainConfig, train
+
+pairs = [(r.path, r.mask_path) for r in records(Path({train!r}), Path({masks!r}))]
+with data_parallel(True) as replicas:
+    pass
+config = TrainConfig(pairs[:4], pairs[4:], Path({out!r}), preset="128x128",
+                     width_multiplier=0.125, epochs=1, batch_size=2, workers=1,
+                     distribute=True, tensorboard=False)
+result = train(config)
+prob = Predictor.load(result.model_path).predict(
+    __import__("numpy").full((96, 144, 3), 100, "uint8")).prob
+report = {{"backend": backend_name(), "replicas": replicas, "epochs": result.epochs_run,
+          "loss": result.history["loss"][-1], "shape": list(prob.shape)}}
+"""
+
+
+def _run(script: str, env_extra: dict[str, str]) -> dict:
+    env = {**os.environ, **env_extra, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("backends")
+    train, masks = make_image_folder(root, cars=3, angles=2)
+    return root, train, masks
+
+
+def test_tensorflow_mirrored_strategy_on_two_logical_cpus(data):
+    root, train, masks = data
+    body = TRAIN_SNIPPET.format(
+        tests=str(REPO / "tests"), train=str(train), masks=str(masks), out=str(root / "tf")
+    )
+    script = "from model.backend import split_cpu_for_tests\nsplit_cpu_for_tests(2)\n"
+    script += body + "print(json.dumps(report))\n"
+    report = _run(script, {"KERAS_BACKEND": "tensorflow"})
+    assert report["backend"] == "tensorflow" and report["replicas"] == 2
+    assert report["epochs"] == 1 and np.isfinite(report["loss"])
+    assert report["shape"] == [96, 144]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_jax_trains_in_data_parallel_and_loads_tensorflow_weights(data, tmp_path):
+    root, train, masks = data
+    # A model made and run under TensorFlow (this process) ...
+    from model.predictor import Predictor
+
+    tf_model = save_tiny_model(tmp_path / "tf_made.keras", seed=3)
+    image = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    np.save(tmp_path / "image.npy", image)
+    tf_prob = Predictor.load(tf_model).predict(image).prob
+    # ... must load and give the same probabilities under JAX.
+    script = TRAIN_SNIPPET.format(
+        tests=str(REPO / "tests"), train=str(train), masks=str(masks), out=str(root / "jax")
+    )
+    script += textwrap.dedent(
+        f"""
+        import numpy as np
+        image = np.load({str(tmp_path / "image.npy")!r})
+        np.save({str(tmp_path / "jax_prob.npy")!r},
+                Predictor.load(Path({str(tf_model)!r})).predict(image).prob)
+        print(json.dumps(report))
+        """
+    )
+    flags = "--xla_force_host_platform_device_count=2"
+    report = _run(script, {"KERAS_BACKEND": "jax", "XLA_FLAGS": flags})
+    assert report["backend"] == "jax" and report["replicas"] == 2
+    assert report["epochs"] == 1 and np.isfinite(report["loss"])
+    assert report["shape"] == [96, 144]
+    np.testing.assert_allclose(np.load(tmp_path / "jax_prob.npy"), tf_prob, atol=2e-4)
