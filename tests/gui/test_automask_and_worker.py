@@ -106,3 +106,25 @@ def test_worker_errors_and_cooperative_cancel(qtbot):
     qtbot.waitUntil(lambda: len(cancelled) == 2, timeout=5000)
     assert cancelled == [running, queued] and not worker.busy
     assert worker.shutdown()
+
+
+def test_import_model_validates_and_becomes_current(
+    qtbot, isolated_config, image_folder, tmp_path, tiny_model_file
+):
+    from model.model_store import ModelStore, user_models_dir
+
+    window = open_window(qtbot, image_folder, tmp_path / "edits", discover=True)
+    qtbot.waitUntil(lambda: window.automask.discovered, timeout=60_000)
+    assert window.automask.model is None
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    with qtbot.waitSignal(window.worker.errored, timeout=60_000) as blocker:
+        window.automask.import_model(broken)
+    assert "broken.keras" in blocker.args[1]
+    assert ModelStore(user_models_dir()).current() is None
+    with qtbot.waitSignal(window.model_changed, timeout=60_000) as changed:
+        window.automask.import_model(tiny_model_file)
+    current = ModelStore(user_models_dir()).current()
+    assert current is not None and changed.args[0].path == current.path
+    assert current.version in window.status.model.text()
+    window.close()

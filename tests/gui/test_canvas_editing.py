@@ -112,3 +112,42 @@ def test_view_shortcuts_zoom_and_toggle_mask(qtbot, window):
     assert not canvas.mask_item.isVisible()
     qtbot.keyClick(canvas, Qt.Key.Key_M)
     assert canvas.mask_item.isVisible()
+
+
+def test_space_drag_pans_without_painting_and_space_tap_marks_reviewed(qtbot, window):
+    canvas = window.canvas
+    canvas.one_to_one()
+    before = canvas.viewbox.viewRange()
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    drag(qtbot, window, [(60, 40), (70, 45), (90, 60), (100, 70)])
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    after = canvas.viewbox.viewRange()
+    assert window.document.mask.sum() == 0
+    assert after != before
+    assert window.project.status(window.current.record.image_id) != "reviewed"
+    qtbot.keyClick(canvas, Qt.Key.Key_Space)
+    assert window.project.status(window.current.record.image_id) == "reviewed"
+
+
+def test_ctrl_wheel_changes_brush_size(qtbot, window):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    canvas = window.canvas
+    canvas.set_brush_size(40)
+    pos = QPointF(canvas.image_to_viewport(50, 50))
+    event = QWheelEvent(
+        pos,
+        QPointF(canvas.viewport().mapToGlobal(pos.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.ControlModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    zoom = canvas.zoom()
+    QApplication.sendEvent(canvas.viewport(), event)
+    assert canvas.brush_size == round(40 * 1.15**2)
+    assert canvas.zoom() == zoom  # Ctrl+wheel sizes the brush, it does not zoom
