@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from model.backend import accelerators, backend_name, data_parallel, set_mixed_precision
+from model.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
 from model.dataset import ImageRecord, parse_image_name, split_by_car
 from model.losses import CUSTOM_OBJECTS, bce_dice_loss, dice_coef
 from model.masks import atomic_write_bytes
@@ -314,7 +315,9 @@ def train(
             )
         progress = _Progress(config, len(train_seq), on_progress, should_stop)
         checkpoints = _Checkpoints(out, config, state, progress)
-        callbacks: list[keras.callbacks.Callback] = [progress, checkpoints]
+        # Precise BN must run before validation and before the checkpoints are written.
+        recalibrate = RecalibrateBatchNorm(train_seq)
+        callbacks: list[keras.callbacks.Callback] = [progress, recalibrate, checkpoints]
         if config.tensorboard and backend_name() == "tensorflow":
             callbacks.append(
                 keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch")
@@ -332,6 +335,7 @@ def train(
     best = out / BEST_NAME
     if progress.cancelled and not best.exists():
         # Cancelled inside the first epoch: keep what was learned rather than nothing.
+        recalibrate_batchnorm(model, train_seq)
         save_model_atomic(model, best)
     result = TrainResult(
         model_path=best if best.exists() else None,
