@@ -8,6 +8,7 @@ plain arrays on the GUI thread. TensorFlow is imported there too, right after st
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,8 +115,6 @@ class AutoMaskController(QObject):
     @staticmethod
     def _job(model: ActiveModel, image_id: str, image: np.ndarray, tta: bool):
         def job(ctx: JobContext) -> AutoMaskResult:
-            import time
-
             started = time.perf_counter()
             predictor = ctx.predictor(model.path)
             ctx.report({"event": "predict", "image_id": image_id})

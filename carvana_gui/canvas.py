@@ -79,10 +79,12 @@ class MaskCanvas(pg.GraphicsView):
         self._space_used = False
         self._panning = False
         self._tool_button: Qt.MouseButton | None = None
+        self._last_image_pos: QPointF | None = None
         self.viewport().installEventFilter(self)
         self._space_window: QWidget | None = None
         self._space_filter = _CallbackFilter(self._filter_space, self)
         self.viewport().setMouseTracking(True)
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.viewbox.sigRangeChanged.connect(lambda *_: self.zoom_changed.emit(self.zoom()))
         self.document.mask_changed.connect(self.refresh_mask)
@@ -176,8 +178,6 @@ class MaskCanvas(pg.GraphicsView):
             self.brush_size_changed.emit(size)
             self._move_ring(self._last_image_pos)
 
-    _last_image_pos: QPointF | None = None
-
     def set_tool(self, tool: Tool) -> None:
         if self.tool is not None:
             self.tool.cancel(self)
@@ -251,10 +251,7 @@ class MaskCanvas(pg.GraphicsView):
         if self._tool_button is not None and self.tool is not None:
             self.tool.move(self, y, x)
             return True
-        if self._panning and self._space_down:
-            # Qt sends left-drag moves; pyqtgraph pans on left drag in its default mode
-            return False
-        return False
+        return False  # hover, or a pan drag that pyqtgraph handles
 
     def _on_release(self, event: QMouseEvent) -> bool:
         if self._panning and event.button() in (

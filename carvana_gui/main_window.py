@@ -9,6 +9,7 @@ class only connects them. Extension points for other panels: ``add_dock``, ``men
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ from carvana_gui.toolbar_widgets import OverlayControls
 from carvana_gui.tools import BrushTool, BucketTool, LassoTool, Tool
 from model.dataset import DataLayout, ImageRecord
 from model.editing import fill_holes
-from model.project import EditsProject
+from model.project import EditsProject, ImageEntry
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class MainWindow(QMainWindow):
         return self._actions[name]
 
     # -- construction ------------------------------------------------------
-    def _slots(self) -> dict:
+    def _slots(self) -> dict[str, Callable[..., object]]:
         c = self.canvas
         return {
             "open_folder": self._choose_folder,
@@ -319,8 +320,8 @@ class MainWindow(QMainWindow):
     def _status_of(self, image_id: str) -> str:
         return self.project.status(image_id) if self.project else "no-mask"
 
-    def _entry_of(self, image_id: str):
-        return self.project.entry(image_id)
+    def _entry_of(self, image_id: str) -> ImageEntry:
+        return self.project.entry(image_id) if self.project else ImageEntry()
 
     # -- editing -----------------------------------------------------------
     def _on_edit_finished(self, label: str) -> None:
@@ -348,10 +349,14 @@ class MainWindow(QMainWindow):
         image_id = self.current.record.image_id
         if on:
             self.project.set_status(image_id, "reviewed")
-        else:
+            self.autosaver.schedule(image_id, self.document.mask)  # the approved mask on disk
+        elif self.project.has_edited_mask(image_id) or self.document.mask.any():
             auto = self.project.entry(image_id).pixels_changed == 0
             self.project.set_status(image_id, "auto" if auto else "edited")
-        self.autosaver.schedule(image_id, self.document.mask)
+            self.autosaver.schedule(image_id, self.document.mask)
+        else:
+            self.project.set_status(image_id, "no-mask")
+            self.autosaver.schedule_status()
         self.table_model.refresh_image(image_id)
 
     def _after_save(self, image_id: str, mask: np.ndarray) -> None:
