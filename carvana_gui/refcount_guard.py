@@ -1,16 +1,19 @@
-"""Keep ``None`` alive despite a reference leak in PySide6 6.12 on Python 3.11.
+"""Keep ``None``/``True``/``False`` alive despite reference leaks in PySide6 6.12 on Python 3.11.
 
-With PySide6 6.12.0, every call of a Python override of a void C++ virtual
-(``paintEvent``, ``QGraphicsItem.paint``, pyqtgraph's own overrides...) drops one
-reference to ``None`` too many. On Python >= 3.12 ``None`` is immortal and this is
-harmless; on 3.11 a few minutes of painting bring its count to zero and the process
-aborts ("Fatal Python error: none_dealloc"). This guard holds extra references to
-``None`` and tops them up from a timer, so the count never gets near zero. It costs
-8 bytes per leaked reference (about 10 MB per hour of continuous painting).
+With PySide6 6.12.0, a Python override that returns ``None`` to C++ (every
+``paintEvent``/``QGraphicsItem.paint``, pyqtgraph's own overrides, ``data()`` returning
+None...) drops one reference to ``None`` too many; a bool leak was seen at exit too.
+On Python >= 3.12 these objects are immortal and this is harmless; on 3.11 a few
+minutes of painting bring the count to zero and the process aborts ("Fatal Python
+error: none_dealloc"). PySide6 6.11 does not leak. This guard raises the reference
+counts of the three singletons from a timer whenever they run low. The raise is made
+directly on the count (not by holding references), so interpreter shutdown, which
+releases every held reference, cannot drive the count below zero either.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import sys
 
@@ -18,31 +21,33 @@ from PySide6.QtCore import QObject, QTimer
 
 log = logging.getLogger(__name__)
 
-LOW_WATER = 200_000
-TOP_UP = 1_000_000
+LOW_WATER = 1 << 20
+TOP_UP = 1 << 24
 CHECK_MS = 1000
+GUARDED = (None, True, False)
 
-_held: list[None] = []
 _installed = False
 
 
 def needs_guard() -> bool:
-    return sys.version_info < (3, 12)
+    return sys.version_info < (3, 12) and sys.implementation.name == "cpython"
 
 
 def top_up() -> int:
-    """Add references to None when its count is low; returns how many were added."""
-    count = sys.getrefcount(None)
-    if count >= LOW_WATER:
-        return 0
-    added = TOP_UP - count
-    _held.extend([None] * added)
-    log.debug("None refcount %d: holding %d more references", count, added)
+    """Raise the counts of the guarded singletons that run low; returns how much was added."""
+    added = 0
+    for obj in GUARDED:
+        count = sys.getrefcount(obj)
+        if count < LOW_WATER:
+            # CPython 3.11 object header: ob_refcnt is the first field, a Py_ssize_t.
+            ctypes.c_ssize_t.from_address(id(obj)).value += TOP_UP - count
+            added += TOP_UP - count
+            log.debug("refcount of %r was %d, raised to %d", obj, count, TOP_UP)
     return added
 
 
 def install(parent: QObject) -> None:
-    """Start the periodic top-up once per process (no-op where None is immortal)."""
+    """Start the periodic top-up once per process (no-op where the singletons are immortal)."""
     global _installed
     if not needs_guard() or _installed:
         return

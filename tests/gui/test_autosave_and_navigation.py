@@ -22,6 +22,7 @@ def test_stroke_is_autosaved_as_png_soon_after_it_ends(qtbot, window, tmp_path):
     image_id = window.current.record.image_id
     path = tmp_path / "edits" / "masks" / f"{image_id}_mask.png"
     qtbot.waitUntil(path.exists, timeout=1000)  # debounce + write well under a second
+    qtbot.waitUntil(lambda: not window.autosaver.has_unsaved, timeout=2000)
     assert np.array_equal(read_mask(path), window.document.mask)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert window.project.status(image_id) == "edited"
@@ -63,8 +64,8 @@ def test_failed_save_keeps_edits_and_retries(qtbot, window, monkeypatch):
     monkeypatch.setattr(project, "save_mask", real_save)
     window.autosaver._retry.setInterval(50)
     window.autosaver._retry.start()
-    qtbot.waitUntil(lambda: project.mask_path(image_id).exists(), timeout=3000)
-    assert not window.autosaver.has_unsaved
+    qtbot.waitUntil(lambda: not window.autosaver.has_unsaved, timeout=3000)
+    assert project.mask_path(image_id).exists()
 
 
 def test_navigation_keys_and_next_unreviewed(qtbot, window):

@@ -1,4 +1,4 @@
-"""The None-refcount guard against PySide6 6.12's leak in void overrides."""
+"""The refcount guard against PySide6 6.12's None leak in Python overrides."""
 
 from __future__ import annotations
 
@@ -16,15 +16,18 @@ class _Painted(QWidget):
 
 
 @pytest.mark.skipif(not refcount_guard.needs_guard(), reason="None is immortal here")
-def test_top_up_restores_a_safe_count(qtbot, monkeypatch):
+def test_top_up_raises_low_counts_and_leaves_high_ones(qtbot, monkeypatch):
     widget = _Painted()
     qtbot.addWidget(widget)
     widget.show()
     for _ in range(5):
         widget.repaint()
-    monkeypatch.setattr(refcount_guard, "LOW_WATER", sys.getrefcount(None) + 10)
-    monkeypatch.setattr(refcount_guard, "TOP_UP", sys.getrefcount(None) + 1000)
-    added = refcount_guard.top_up()
-    assert added > 0
-    assert sys.getrefcount(None) >= refcount_guard.TOP_UP - 10
+    before = sys.getrefcount(None)
+    monkeypatch.setattr(
+        refcount_guard, "LOW_WATER", max(sys.getrefcount(o) for o in (None, True, False)) + 10
+    )
+    monkeypatch.setattr(refcount_guard, "TOP_UP", refcount_guard.LOW_WATER + 1000)
+    assert refcount_guard.top_up() > 0
+    assert sys.getrefcount(None) >= refcount_guard.TOP_UP - 10 > before
+    assert min(sys.getrefcount(o) for o in (True, False)) >= refcount_guard.TOP_UP - 10
     assert refcount_guard.top_up() == 0  # above the low-water mark now
