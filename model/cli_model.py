@@ -122,17 +122,21 @@ def _progress_printer(bar: tqdm):
                 f"val_loss {info['val_loss']:.4f}  val_dice {info['val_dice']:.4f}  "
                 f"({info['seconds']:.0f} s)"
             )
-            log.info("epoch %d done: val_dice %.4f", info["epoch"], info["val_dice"])
 
     return on_progress
 
 
 def _run_training(config, data: dict, store_dir: Path, parent: str | None, threshold: float):
     """Train with a progress bar and Ctrl-C handling; store the best model as current."""
-    from model.training import run_meta, train
+    from model.training import read_state, run_meta, train
 
     batches = -(-len(config.train_pairs) // config.batch_size)
-    with cooperative_interrupt() as stop, _bar(config.epochs * batches, "train", "batch") as bar:
+    state = read_state(Path(config.out_dir)) if config.resume else None
+    done = min(state["epoch"], config.epochs) * batches if state else 0
+    with (
+        cooperative_interrupt() as stop,
+        _bar(config.epochs * batches, "train", "batch", initial=done) as bar,
+    ):
         result = train(config, _progress_printer(bar), stop.is_set)
     if result.cancelled:
         print(f"interrupted: checkpoints kept in {config.out_dir}; re-run to resume")
