@@ -107,3 +107,21 @@ def test_jax_trains_in_data_parallel_and_loads_tensorflow_weights(data, tmp_path
     assert report["epochs"] == 1 and np.isfinite(report["loss"])
     assert report["shape"] == [96, 144]
     np.testing.assert_allclose(np.load(tmp_path / "jax_prob.npy"), tf_prob, atol=2e-4)
+
+
+def test_mixed_precision_switch_builds_float16_layers_with_a_float32_output():
+    import keras
+
+    from model.backend import set_mixed_precision
+    from model.network import build_segnet
+
+    previous = keras.mixed_precision.global_policy().name
+    try:
+        assert set_mixed_precision(True) == "mixed_float16"
+        model = build_segnet(128, 128, 0.125)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert model.get_layer("enc0_a_conv").compute_dtype == "float16"
+    assert model.get_layer("enc0_a_conv").variable_dtype == "float32"
+    assert model.get_layer("mask").compute_dtype == "float32"  # loss stays numerically safe
+    assert keras.mixed_precision.global_policy().name == previous
