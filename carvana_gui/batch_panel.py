@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from carvana_gui.finetune_panel import format_eta
+from carvana_gui.gui_core import lower_background_priority
 from carvana_gui.model_worker import JobContext, ModelWorker
 from model.batch_predict import BatchResult, run_batch_predict, select_images
 from model.dataset import ImageRecord
@@ -133,6 +134,7 @@ class BatchPanel(QWidget):
         project, tta = self.project, self.tta.isChecked()
 
         def job(ctx: JobContext) -> BatchResult:
+            lower_background_priority()
             predictor = ctx.predictor(model_path)
             return run_batch_predict(
                 project,

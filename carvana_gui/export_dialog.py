@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from carvana_gui.finetune_panel import format_eta
+from carvana_gui.gui_core import lower_background_priority
 from carvana_gui.model_worker import JobContext, ModelWorker
 from model.dataset import ImageRecord, list_images
 from model.mask_export import FORMATS, MaskExportResult, export_masks
@@ -122,6 +123,8 @@ def run_submission_job(
 ) -> SubmissionOutcome:
     """Worker side: predict, write, then validate the finished file."""
     from model.export import export_submission  # keras: worker thread only
+
+    lower_background_priority()
 
     records = list_images(folder)
     if not records:

@@ -9,7 +9,6 @@ per-batch handler only stores numbers and updates a label.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -27,17 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from carvana_gui.gui_core import lower_background_priority
 from carvana_gui.model_worker import JobContext, ModelWorker
 from carvana_gui.training_plots import TrainingPlots
 from model.dataset import ImageRecord
-from model.model_selection import (
-    FinetuneOutcome,
-    FinetuneSettings,
-    build_training_set,
-    corrected_records,
-    finetune_and_select,
-    override_current,
-)
+from model.finetune_process import make_request, run_finetune_process
+from model.model_selection import FinetuneSettings, corrected_records, override_current
 from model.model_store import ModelInfo, ModelStore, shipped_model_path
 from model.project import EditsProject
 
@@ -54,29 +48,16 @@ def format_eta(seconds: float) -> str:
     return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
 
 
-@dataclass
-class FinetuneRequest:
-    """Everything the job needs, captured on the GUI thread when Start is pressed."""
+def run_finetune_job(project: EditsProject, request: dict, ctx: JobContext) -> str | None:
+    """Worker-thread side: run fine-tune-and-select in a child process and relay its progress.
 
-    project: EditsProject
-    images: list[ImageRecord]
-    store: ModelStore
-    settings: FinetuneSettings
-    base: ModelInfo | Path | None = field(default=None)
-
-
-def run_finetune_job(request: FinetuneRequest, ctx: JobContext) -> FinetuneOutcome | None:
-    """The worker-thread side: build the training set, fine-tune, select, store."""
-    training_set = build_training_set(
-        request.project,
-        request.images,
-        request.settings.include_ground_truth,
-        seed=request.settings.seed,
-    )
-    ctx.report({"event": "data", **training_set.summary()})
-    return finetune_and_select(
-        training_set, request.store, request.base, request.settings, ctx.report, ctx.should_stop
-    )
+    The child has its own interpreter, so Keras' Python-heavy moments never hold this
+    process's GIL; this thread only waits on a pipe. The project's statuses are saved
+    first because the child reads them from disk.
+    """
+    lower_background_priority()
+    project.save()
+    return run_finetune_process(request, ctx.report, ctx.should_stop)
 
 
 class FinetunePanel(QWidget):
@@ -123,6 +104,9 @@ class FinetunePanel(QWidget):
         self.progress_bar = QProgressBar()
         self.status_label = QLabel("Idle")
         self.status_label.setWordWrap(True)
+        # A fixed height: a label that grows by a line would re-layout the plots every batch.
+        lines = self.status_label.fontMetrics().lineSpacing()
+        self.status_label.setFixedHeight(3 * lines + 4)
         self.plots = TrainingPlots()
         self.plots.setMinimumSize(220, 220)
         self.decision_label = QLabel("")
@@ -190,8 +174,13 @@ class FinetunePanel(QWidget):
     def start(self) -> int | None:
         if self.project is None or self.job_id is not None:
             return None
-        request = FinetuneRequest(
-            self.project, self.images, self.store, self.settings(), self.base_model()
+        base, project = self.base_model(), self.project
+        request = make_request(
+            self.project.root,
+            self.images,
+            self.store.root,
+            base.version if isinstance(base, ModelInfo) else base,
+            self.settings(),
         )
         self.plots.reset()
         self.selection = None
@@ -199,7 +188,9 @@ class FinetunePanel(QWidget):
         self.override_button.setVisible(False)
         self.progress_bar.setRange(0, 0)
         self.status_label.setText("Queued…")
-        self.job_id = self.worker.submit(lambda ctx: run_finetune_job(request, ctx), "fine-tune")
+        self.job_id = self.worker.submit(
+            lambda ctx: run_finetune_job(project, request, ctx), "fine-tune"
+        )
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         return self.job_id

@@ -4,15 +4,14 @@
 menu entries and signal wiring, and touches the window only through its extension points
 (add_dock, menu, worker, project, records, automask, table_model, signals).
 
-Importing this module also reserves a CPU core for the GUI: TensorFlow sizes its thread
-pools from TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS when it first starts, which
-happens later in the model worker, so brush strokes stay smooth while a model trains.
+Importing this module also reserves a CPU core for the GUI (carvana_gui.gui_core): the
+TensorFlow thread caps must be in the environment before the model worker first imports
+TensorFlow, which happens after the window exists.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,13 @@ from carvana_gui.batch_panel import BatchPanel
 from carvana_gui.effort_panel import EffortPanel
 from carvana_gui.export_dialog import ExportDialog
 from carvana_gui.finetune_panel import FinetunePanel
+from carvana_gui.gui_core import reserve_gui_core
 from carvana_gui.model_menu import ModelVersionsMenu
 from model.model_store import ModelInfo, ModelStore, user_models_dir
 
 log = logging.getLogger(__name__)
 
 DOCK_WIDTH = 340
-
-
-def reserve_gui_core(cpu_count: int | None = None) -> dict[str, str]:
-    """Cap TensorFlow's thread pools to leave one core to the GUI (user env vars win)."""
-    cores = cpu_count or os.cpu_count() or 2
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, cores - 1)))
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-    return {k: os.environ[k] for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
 
 
 reserve_gui_core()

@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-REDRAW_MS = 200
+REDRAW_MS = 500
 SMOOTHING = 0.9  # exponential moving average of the batch loss
 
 

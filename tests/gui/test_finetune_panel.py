@@ -89,7 +89,8 @@ def test_cancel_stops_within_a_batch_and_keeps_best_weights(setup, qtbot):
         panel.start()
     selection = done.args[0]
     assert selection["cancelled"]
-    assert len(batches) <= 2  # the cancel lands within one batch
+    # the stop crosses a thread and a pipe (polled every 0.1 s), then lands within one batch
+    assert len(batches) <= 3
     kept = store.get(selection["version"])
     assert kept.path.is_file()
     assert read_model_meta(kept.path)["training"]["cancelled"] is True
