@@ -144,7 +144,16 @@ def _run_training(config, data: dict, store_dir: Path, parent: str | None, thres
     if result.model_path is None:
         raise CliError(f"{config.out_dir}: training produced no checkpoint")
     meta = run_meta(config, result, data, parent=parent, threshold=threshold)
+    meta["run"] = str(Path(config.out_dir).resolve())
     store = ModelStore(store_dir)
+    same = [
+        v
+        for v in store.versions()
+        if v.meta.get("run") == meta["run"] and v.meta.get("epochs") == meta["epochs"]
+    ]
+    if result.epochs_run == 0 and same:  # re-running a finished command adds nothing new
+        print(f"{config.out_dir}: already trained for {config.epochs} epochs: {same[-1].version}")
+        return 0
     info = store.add(result.model_path, meta, label=Path(config.out_dir).name)
     store.set_current(info.version)
     dice = f"{result.best_val_dice:.4f}" if result.best_val_dice else "n/a"

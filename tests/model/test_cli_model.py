@@ -44,6 +44,9 @@ def test_rerunning_train_resumes_the_same_run(trained, capsys):
     state = json.loads((models / "runs" / "128x128-w0.125-s0" / "train_state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
     assert len(ModelStore(models).versions()) == 2
+    assert main(more) == 0  # finished already: nothing trained, no duplicate version
+    assert "already trained" in capsys.readouterr().out
+    assert len(ModelStore(models).versions()) == 2
 
 
 def test_export_and_predict_with_the_stored_model(trained, tmp_path):
