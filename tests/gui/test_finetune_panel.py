@@ -101,3 +101,28 @@ def test_format_eta():
     assert format_eta(75) == "1:15"
     assert format_eta(float("nan")) == "–"
     assert format_eta(3 * 3600 + 120) == "3h02"
+
+
+def test_versions_menu_lists_scores_and_rolls_back(tmp_path, qtbot):
+    from PySide6.QtWidgets import QMenu
+
+    from carvana_gui.model_menu import ModelVersionsMenu
+    from model.model_selection import decide, record_version
+
+    store = ModelStore(tmp_path / "models")
+    fake = tmp_path / "m.keras"
+    fake.write_bytes(b"weights")
+    first = store.add(fake, {})
+    store.set_current(first.version)
+    rejected = record_version(store, fake, decide(0.91, 0.95, 4), {"parent": first.version})
+    menu = QMenu()
+    versions = ModelVersionsMenu(store, menu)
+    texts = [a.text() for a in versions.menu.actions()]
+    assert texts == [f"{rejected.version} — Dice 0.9100 vs 0.9500, from v001 (kept aside)", "v001"]
+    assert [a.isChecked() for a in versions.menu.actions()] == [False, True]
+    with qtbot.waitSignal(versions.current_changed) as switched:
+        versions.menu.actions()[0].trigger()
+    assert switched.args[0].version == rejected.version == store.current().version
+    versions.switch_to(first.version)  # roll back
+    assert store.current().version == first.version
+    assert [a.isChecked() for a in versions.menu.actions()] == [False, True]

@@ -148,3 +148,32 @@ def test_cancel_keeps_best_weights_as_a_version(folder, tmp_path):
     assert outcome.decision.accept  # nothing to compare with: first model becomes current
     assert store.current().version == outcome.version.version
     assert outcome.version.path.is_file()
+
+
+def test_child_process_reports_a_clear_error(folder, tmp_path):
+    from model.finetune_process import FinetuneProcessError, make_request, run_finetune_process
+
+    train, _, project = folder  # nothing corrected yet
+    request = make_request(
+        project.root, records(train), tmp_path / "models", None, FinetuneSettings()
+    )
+    with pytest.raises(FinetuneProcessError, match="correct or review at least two masks"):
+        run_finetune_process(request)
+
+
+def test_request_round_trips_records(folder, tmp_path):
+    from model.finetune_process import make_request
+
+    train, masks, project = folder
+    recs = records(train, masks)
+    request = json.loads(
+        json.dumps(make_request(project.root, recs, tmp_path, "v001", FinetuneSettings(epochs=3)))
+    )
+    assert request["images"][0] == [
+        recs[0].image_id,
+        str(recs[0].path),
+        recs[0].car_id,
+        recs[0].angle,
+        str(recs[0].mask_path),
+    ]
+    assert request["settings"]["epochs"] == 3 and request["base"] == "v001"
