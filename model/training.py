@@ -14,10 +14,9 @@ import contextlib
 import json
 import logging
 import math
-import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,19 +27,24 @@ from model.backend import accelerators, backend_name, data_parallel, set_mixed_p
 from model.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
 from model.dataset import ImageRecord, parse_image_name, split_by_car
 from model.losses import CUSTOM_OBJECTS, bce_dice_loss, dice_coef
-from model.masks import atomic_write_bytes
 from model.network import build_segnet, preset_size
 from model.pipeline import Augment, MaskSequence
+from model.train_callbacks import (
+    BEST_NAME,
+    CheckpointCallback,
+    ProgressCallback,
+    ProgressFn,
+    StopFn,
+    read_state,
+    save_model_atomic,
+)
+from model.train_callbacks import LAST_NAME as LAST_NAME  # re-exported for callers
+from model.train_callbacks import STATE_NAME as STATE_NAME
+from model.train_callbacks import write_state as write_state
 
 log = logging.getLogger(__name__)
 
 Pair = tuple[Path, Path | np.ndarray]
-ProgressFn = Callable[[dict], None]
-StopFn = Callable[[], bool]
-
-BEST_NAME = "best.keras"
-LAST_NAME = "last.keras"
-STATE_NAME = "train_state.json"
 
 
 @dataclass
@@ -84,15 +88,6 @@ class TrainResult:
     stopped_early: bool
 
 
-def save_model_atomic(model: keras.Model, path: Path) -> None:
-    """Save to a temp file in the same folder, then rename: a crash never leaves half a model."""
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
-    model.save(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def load_keras_model(path: Path) -> keras.Model:
     return keras.saving.load_model(
         path, custom_objects=CUSTOM_OBJECTS, compile=True, safe_mode=True
@@ -106,130 +101,6 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     # XLA pays off on accelerators; on a CPU it compiles slower and runs no faster.
     jit = "auto" if accelerators() else False
     model.compile(optimizer=optimizer, loss=bce_dice_loss, metrics=[dice_coef], jit_compile=jit)
-
-
-class _Progress(keras.callbacks.Callback):
-    """Turns Keras events into on_progress dicts and polls should_stop every batch."""
-
-    def __init__(
-        self,
-        config: TrainConfig,
-        batches: int,
-        on_progress: ProgressFn | None,
-        should_stop: StopFn | None,
-    ) -> None:
-        super().__init__()
-        self.config = config
-        self.batches = batches
-        self.on_progress = on_progress or (lambda info: None)
-        self.should_stop = should_stop or (lambda: False)
-        self.cancelled = False
-        self._t_epoch = time.perf_counter()
-        self._t_run = time.perf_counter()
-        self._done_batches = 0
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch = epoch
-        self._t_epoch = time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        self._done_batches += 1
-        per_batch = (time.perf_counter() - self._t_run) / self._done_batches
-        remaining = (self.config.epochs - self._epoch) * self.batches - (batch + 1)
-        self.on_progress(
-            {
-                "event": "batch",
-                "epoch": self._epoch + 1,
-                "epochs": self.config.epochs,
-                "batch": batch + 1,
-                "batches": self.batches,
-                "loss": float(logs.get("loss", math.nan)),
-                "images_per_s": self.config.batch_size / per_batch if per_batch else 0.0,
-                "eta_s": max(0.0, remaining * per_batch),
-            }
-        )
-        if self.should_stop():
-            self.cancelled = True
-            self.model.stop_training = True
-
-    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        # Keras validates even after a cancel; one batch is enough to get out quickly.
-        if self.cancelled:
-            self.model.stop_evaluating = True
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.cancelled:
-            return
-        logs = logs or {}
-        self.on_progress(
-            {
-                "event": "epoch",
-                "epoch": epoch + 1,
-                "epochs": self.config.epochs,
-                "loss": float(logs.get("loss", math.nan)),
-                "val_loss": float(logs.get("val_loss", math.nan)),
-                "val_dice": float(logs.get("val_dice_coef", math.nan)),
-                "seconds": time.perf_counter() - self._t_epoch,
-            }
-        )
-
-
-class _Checkpoints(keras.callbacks.Callback):
-    """Best/last checkpoints, resumable state and early stopping (min_delta on val_loss)."""
-
-    def __init__(self, out_dir: Path, config: TrainConfig, state: dict, progress: _Progress):
-        super().__init__()
-        self.out_dir = out_dir
-        self.config = config
-        self.state = state
-        self.progress = progress
-        self.stopped_early = False
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.progress.cancelled:
-            # A partial epoch: keep its weights for a resume, but do not score or count it.
-            save_model_atomic(self.model, self.out_dir / LAST_NAME)
-            write_state(self.out_dir, self.state)
-            return
-        logs = logs or {}
-        val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
-        val_dice = float(logs.get("val_dice_coef", logs.get("dice_coef", 0.0)))
-        for key, value in logs.items():
-            self.state["history"].setdefault(key, []).append(float(value))
-        if val_loss < self.state["best_val_loss"] - self.config.min_delta:
-            self.state.update(best_val_loss=val_loss, best_val_dice=val_dice, wait=0)
-            save_model_atomic(self.model, self.out_dir / BEST_NAME)
-        else:
-            self.state["wait"] += 1
-        self.state["epoch"] = epoch + 1
-        save_model_atomic(self.model, self.out_dir / LAST_NAME)
-        write_state(self.out_dir, self.state)
-        if self.state["wait"] >= self.config.patience:
-            log.info(
-                "early stopping: no val_loss improvement > %g for %d epochs",
-                self.config.min_delta,
-                self.config.patience,
-            )
-            self.stopped_early = True
-            self.model.stop_training = True
-
-
-def read_state(out_dir: Path) -> dict | None:
-    path = out_dir / STATE_NAME
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path}: unreadable training state ({exc}); delete it to restart"
-        ) from None
-
-
-def write_state(out_dir: Path, state: dict) -> None:
-    atomic_write_bytes(out_dir / STATE_NAME, json.dumps(state, indent=2).encode())
 
 
 def _fresh_state(config: TrainConfig) -> dict:
@@ -313,8 +184,8 @@ def train(
                 cache=config.cache,
                 workers=config.workers,
             )
-        progress = _Progress(config, len(train_seq), on_progress, should_stop)
-        checkpoints = _Checkpoints(out, config, state, progress)
+        progress = ProgressCallback(config, len(train_seq), on_progress, should_stop)
+        checkpoints = CheckpointCallback(out, config, state, progress)
         # Precise BN must run before validation and before the checkpoints are written.
         recalibrate = RecalibrateBatchNorm(train_seq)
         callbacks: list[keras.callbacks.Callback] = [progress, recalibrate, checkpoints]
