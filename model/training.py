@@ -116,6 +116,18 @@ def _fresh_state(config: TrainConfig) -> dict:
     }
 
 
+class _RecalibrateUnlessCancelled(RecalibrateBatchNorm):
+    """Precise BN, skipped for a cancelled epoch: its validation is thrown away anyway."""
+
+    def __init__(self, sequence, progress: ProgressCallback) -> None:
+        super().__init__(sequence)
+        self.progress = progress
+
+    def _run(self) -> None:
+        if not self.progress.cancelled:
+            super()._run()
+
+
 @contextlib.contextmanager
 def _dtype_policy(mixed: bool):
     """Mixed precision only while the network is built; the saved model keeps its policy."""
@@ -187,7 +199,7 @@ def train(
         progress = ProgressCallback(config, len(train_seq), on_progress, should_stop)
         checkpoints = CheckpointCallback(out, config, state, progress)
         # Precise BN must run before validation and before the checkpoints are written.
-        recalibrate = RecalibrateBatchNorm(train_seq)
+        recalibrate = _RecalibrateUnlessCancelled(train_seq, progress)
         callbacks: list[keras.callbacks.Callback] = [progress, recalibrate, checkpoints]
         if config.tensorboard and backend_name() == "tensorflow":
             callbacks.append(
