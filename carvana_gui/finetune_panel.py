@@ -8,6 +8,7 @@ per-batch handler only stores numbers and updates a label.
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 
@@ -244,7 +245,8 @@ class FinetunePanel(QWidget):
         scores += f" vs current {current:.4f}" if current is not None else ""
         verdict = "now the current model" if info["accepted"] else "kept aside (not used)"
         self.decision_label.setText(
-            f"<b>{info['version']}</b> {verdict}.<br>Held-out Dice: {scores}.<br>{info['reason']}"
+            f"<b>{info['version']}</b> {verdict}.<br>Held-out Dice: {scores}.<br>"
+            f"{html.escape(info['reason'])}"
             + ("<br>(training was cancelled; best weights so far)" if info["cancelled"] else "")
         )
         if info["accepted"]:

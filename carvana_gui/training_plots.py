@@ -28,9 +28,11 @@ class TrainingPlots(QWidget):
         self.loss_plot.addLegend(offset=(-5, 5))
         self.loss_plot.setLabel("bottom", "epoch")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.loss_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.dice_plot = self.view.addPlot(row=1, col=0, title="Validation Dice")
         self.dice_plot.setLabel("bottom", "epoch")
         self.dice_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.dice_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.batch_curve = self.loss_plot.plot(
             pen=pg.mkPen((150, 150, 220), width=1), name="batch loss (smoothed)"
         )
