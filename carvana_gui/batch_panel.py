@@ -116,9 +116,15 @@ class BatchPanel(QWidget):
         chosen, protected = self._plan()
         source = self.model_source()
         model = source[1] if source else "no model"
+        if self.selection_key() == "stale":
+            stale = len(chosen)
+        else:
+            paths = [r.path for r in self.images]
+            stale = len(select_images(self.project, paths, "stale", source and source[1])[0])
         self.counts_label.setText(
             f"{len(chosen)} images to predict with {model}; "
-            f"{protected} hand-edited or reviewed masks are never touched."
+            f"{protected} hand-edited or reviewed masks are never touched; "
+            f"{stale} auto-masks are stale (made by another model)."
         )
         self.start_button.setEnabled(bool(chosen) and source is not None and self.job_id is None)
 

@@ -33,6 +33,8 @@ class TrainingPlots(QWidget):
         self.dice_plot.setLabel("bottom", "epoch")
         self.dice_plot.showGrid(x=True, y=True, alpha=0.3)
         self.dice_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.dice_plot.setYRange(0.0, 1.0, padding=0.02)  # Dice lives in [0, 1]: keep the scale
+        self.dice_plot.enableAutoRange(y=False)
         self.batch_curve = self.loss_plot.plot(
             pen=pg.mkPen((150, 150, 220), width=1), name="batch loss (smoothed)"
         )
