@@ -108,3 +108,26 @@ def test_mask_folder_export(setup, qtbot, fmt):
     ext = fmt.lower()
     assert np.array_equal(read_mask(tmp_path / "exported" / f"{recs[0].image_id}_mask.{ext}"), hand)
     assert "1 hand-edited, 1 auto" in dialog.report.toPlainText()
+
+
+@pytest.mark.slow
+def test_cancel_then_resume_gives_a_complete_valid_csv(setup, qtbot):
+    dialog, _, recs, _, _ = setup
+    seen = []
+
+    def cancel_on_first(_job, info):
+        if "done" in info and not seen:
+            seen.append(info)
+            dialog.cancel()
+
+    dialog.worker.progress.connect(cancel_on_first)
+    with qtbot.waitSignal(dialog.export_finished, timeout=120_000) as first:
+        dialog.start_submission()
+    assert first.args[0].result.cancelled
+    assert "Cancelled" in dialog.report.toPlainText()
+    assert not os.path.exists(dialog.csv_edit.text())  # only the .partial file so far
+    with qtbot.waitSignal(dialog.export_finished, timeout=120_000) as second:
+        dialog.start_submission()
+    outcome = second.args[0]
+    assert outcome.result.already_done >= 1  # resumed, not restarted
+    assert outcome.report.ok and len(_rows(dialog.csv_edit.text())) == len(recs)
