@@ -172,8 +172,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not records:
         raise CliError(f"{layout.root}: no images with masks to train on")
     train_recs, val_recs = split_by_car(records, args.val_fraction, args.seed)
-    run_dir = Path(args.out) / "runs" / f"{args.preset}-w{args.width:g}-s{args.seed}"
+    run_name = args.run_name or f"{args.preset}-w{args.width:g}-s{args.seed}"
+    if args.init_from and not args.run_name:
+        run_name += f"-from-{Path(args.init_from).resolve().parent.name}"
+    run_dir = Path(args.out) / "runs" / run_name
     config = TrainConfig(
+        init_weights=Path(args.init_from) if args.init_from else None,
         train_pairs=[(r.path, r.mask_path) for r in train_recs],
         val_pairs=[(r.path, r.mask_path) for r in val_recs],
         out_dir=run_dir,
@@ -367,6 +371,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=float, default=0.5, help="width multiplier (default 0.5)")
     p.add_argument("--out", required=True, help="models folder (versions + runs/)")
     _add_training_args(p, epochs=10, batch=4, lr=1e-4, val=0.1, patience=5)
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start from this model's weights at --preset (e.g. train small, then larger)",
+    )
+    p.add_argument("--run-name", help="checkpoint folder under OUT/runs (default from the options)")
     p.add_argument("--no-augment", action="store_true", help="no random shift/scale/rotate/flip")
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs)")
     p.add_argument("--distribute", action="store_true", help="data parallel over all devices")

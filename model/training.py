@@ -63,6 +63,9 @@ class TrainConfig:
     min_delta: float = 1e-4
     augment: Augment | None = field(default_factory=Augment)
     base_model: Path | None = None  # fine-tune from here instead of a fresh network
+    # Start from these weights, rebuilt at this run's preset: the network is fully
+    # convolutional, so weights learnt at 256x384 fit 512x768 (progressive resizing).
+    init_weights: Path | None = None
     resume: bool = True
     seed: int = 0
     workers: int = 2
@@ -140,6 +143,18 @@ def _dtype_policy(mixed: bool):
         keras.mixed_precision.set_global_policy(previous)
 
 
+def _transfer_weights(source: Path, model: keras.Model) -> None:
+    """Copy every weight of the model in `source` into `model` (same width, any input size)."""
+    donor = load_keras_model(source)
+    shapes = [tuple(w.shape) for w in donor.weights]
+    if shapes != [tuple(w.shape) for w in model.weights]:
+        raise ValueError(
+            f"{source}: its weights do not fit this network (different width multiplier?)"
+        )
+    model.set_weights(donor.get_weights())
+    log.info("initialised from the weights of %s", source)
+
+
 def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model, dict]:
     out = config.out_dir
     if config.resume and state is not None and (out / LAST_NAME).exists():
@@ -158,6 +173,8 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
         else:
             h, w = config.input_size
             model = build_segnet(h, w, config.width_multiplier)
+            if config.init_weights is not None:
+                _transfer_weights(Path(config.init_weights), model)
     compile_model(model, config.learning_rate)
     return model, _fresh_state(config)
 
