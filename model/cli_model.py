@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import logging
 import math
 import signal
@@ -357,9 +356,6 @@ def _add_predict_args(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    # A full-size RLE row of a noisy mask runs to ~500 KB, past csv's 128 KiB default field
-    # limit, which would make reading back our own exports fail (submission.py should own this).
-    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     p = subparsers.add_parser(
         "train",
         help="train the network on a folder with masks (resumable)",

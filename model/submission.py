@@ -21,6 +21,10 @@ import numpy as np
 from model.masks import fsync_dir
 from model.rle import CARVANA_SHAPE, RLEError, parse_rle, rle_encode
 
+# A noisy 1280x1918 mask's RLE runs to megabytes (alternating pixels: ~12 MB), far past
+# csv's 128 KiB default field limit, which would reject reading back our own exports.
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+
 SUBMISSION_HEADER = ("img", "rle_mask")
 _HEADER_LINE = ",".join(SUBMISSION_HEADER) + "\n"
 _FLUSH_EVERY = 64

@@ -187,3 +187,21 @@ def test_real_sample_submission_is_valid(carvana_data):
     )
     assert report.ok, report.problems[:5]
     assert report.rows == 100_064
+
+
+def test_rows_longer_than_csvs_default_field_limit_read_back(tmp_path):
+    """A noisy full-size mask encodes to megabytes of RLE; our own files must read back."""
+    import numpy as np
+
+    from model.rle import CARVANA_SHAPE, rle_decode
+    from model.submission import SubmissionWriter, iter_rle_csv, validate_submission
+
+    noisy = np.zeros(CARVANA_SHAPE, np.uint8)
+    noisy.reshape(-1)[::2] = 1  # alternating pixels: the longest possible RLE
+    path = tmp_path / "noisy.csv"
+    with SubmissionWriter(path) as writer:
+        writer.write("a_01.jpg", noisy)
+    ((name, rle),) = list(iter_rle_csv(path))
+    assert len(rle) > 131072 and name == "a_01.jpg"
+    np.testing.assert_array_equal(rle_decode(rle), noisy)
+    assert validate_submission(path).ok
