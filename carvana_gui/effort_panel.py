@@ -19,13 +19,21 @@ from model.project import EditsProject
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Model", "Judged", "Accepted unchanged", "Mean px changed", "Mean s", "Not looked at")
+COLUMNS = ("Model", "n", "As is", "Px chg", "Secs", "New")
+COLUMN_TIPS = (
+    "Model version that made the auto-masks",
+    "Images a person edited or marked reviewed",
+    "Share of judged images accepted without changing a pixel",
+    "Mean pixels changed per judged image",
+    "Mean seconds spent per judged image",
+    "Auto-masks nobody has looked at yet",
+)
 REFRESH_MS = 5000
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 def effort_row(e: VersionEffort) -> tuple[str, ...]:
-    share = f"{e.accepted_share:.0%} ({e.accepted}/{e.judged})" if e.judged else "–"
+    share = f"{e.accepted_share:.0%}" if e.judged else "–"
     pixels = f"{e.mean_pixels_changed:,.0f}" if e.judged else "–"
     seconds = f"{e.mean_seconds:.1f}" if e.judged else "–"
     return (e.version, str(e.judged), share, pixels, seconds, str(e.pending))
@@ -43,7 +51,8 @@ class EffortPanel(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        for column, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.note = QLabel("")
         self.note.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -97,6 +106,8 @@ class EffortPanel(QWidget):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
+                if j == 2 and e.judged:
+                    item.setToolTip(f"{e.accepted} of {e.judged} accepted without edits")
                 if e.version == self.current_version:
                     item.setFont(bold)
                 self.table.setItem(i, j, item)

@@ -33,14 +33,15 @@ def test_panel_shows_per_version_effort(tmp_path, qtbot):
     panel.set_current_version("v002")
     panel.set_project(project)
     assert panel.table.rowCount() == 2
-    assert [_cell(panel, 0, c) for c in range(6)] == ["v001", "2", "50% (1/2)", "10", "0.0", "0"]
-    assert [_cell(panel, 1, c) for c in range(6)] == ["v002", "1", "100% (1/1)", "0", "0.0", "1"]
+    assert [_cell(panel, 0, c) for c in range(6)] == ["v001", "2", "50%", "10", "0.0", "0"]
+    assert [_cell(panel, 1, c) for c in range(6)] == ["v002", "1", "100%", "0", "0.0", "1"]
     assert panel.table.item(1, 0).font().bold() and not panel.table.item(0, 0).font().bold()
     # the panel follows the saved status file
     project.save_mask("car_04", edited)
     project.save()
     panel.refresh()
-    assert _cell(panel, 1, 2) == "50% (1/2)"
+    assert _cell(panel, 1, 2) == "50%"
+    assert panel.table.item(1, 2).toolTip() == "1 of 2 accepted without edits"
 
 
 def test_panel_without_project_or_with_a_broken_file(tmp_path, qtbot):
