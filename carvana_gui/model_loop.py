@@ -143,7 +143,6 @@ class ModelLoop:
         if self.export_dialog is None or self.export_dialog.project is not w.project:
             self.export_dialog = ExportDialog(w.worker, self.active_model, w.project, folder, w)
         self.export_dialog.show()
-        self.export_dialog.raise_()
         return self.export_dialog
 
 

@@ -126,3 +126,21 @@ def test_versions_menu_lists_scores_and_rolls_back(tmp_path, qtbot):
     versions.switch_to(first.version)  # roll back
     assert store.current().version == first.version
     assert [a.isChecked() for a in versions.menu.actions()] == [False, True]
+
+
+def test_model_loop_is_installed_in_the_window(window, qtbot):
+    loop = window.model_loop
+    assert set(loop.docks) == {"finetune", "batch", "effort"}
+    file_texts = [a.text() for a in window.menu("file").actions()]
+    assert "&Export…" in file_texts
+    model_texts = [a.text() for a in window.menu("model").actions()]
+    assert "&Versions" in model_texts and "&Fine-tune on corrected masks…" in model_texts
+    # the folder the window opened reached the panels
+    assert loop.finetune.project is window.project
+    assert len(loop.batch.images) == len(window.records) == 6
+    assert "0 corrected or reviewed masks" in loop.finetune.data_label.text()
+    assert loop.batch.open_image_id == window.current.record.image_id
+    dialog = loop.show_export()
+    assert dialog.project is window.project
+    assert dialog.folder_edit.text() == str(window.current.record.path.parent)
+    dialog.close()
