@@ -1,4 +1,8 @@
-"""`carvana score-model`: full-resolution Dice of a model on held-out cars (for model cards)."""
+"""`carvana score-model` and `carvana pack-model`: measure a model and package it for shipping.
+
+score-model gives the full-resolution Dice a model card reports; pack-model writes the
+compact float16 copy (with its JSON) that is installed with the package.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="score only the first N held-out images")
     p.add_argument("--json", type=Path, help="also write all figures to this JSON file")
     p.set_defaults(func=cmd_score_model)
+
+    p = subparsers.add_parser(
+        "pack-model",
+        help="write a compact float16 copy of a model (and its JSON) for shipping",
+        description="Store a model's weights as float16 (half the size); it loads as float32.",
+        epilog="example:\n  carvana pack-model MODELS/v003/model.keras "
+        "-o model/weights/default.keras --threshold 0.5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", type=Path, help="the .keras model to pack")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .keras file to write")
+    p.add_argument("--threshold", type=float, help="store this threshold in the JSON")
+    p.set_defaults(func=cmd_pack_model)
 
 
 def cmd_score_model(args: argparse.Namespace) -> int:
@@ -74,4 +91,26 @@ def cmd_score_model(args: argparse.Namespace) -> int:
         }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_pack_model(args: argparse.Namespace) -> int:
+    from model.model_store import read_model_meta, write_model_meta
+    from model.predictor import load_model_file
+    from model.shipping import save_float16
+
+    model = load_model_file(args.model)
+    meta = read_model_meta(args.model)
+    if args.threshold is not None:
+        if not 0.0 < args.threshold < 1.0:
+            raise CliError(f"threshold must be in (0, 1), got {args.threshold}")
+        meta["threshold"] = args.threshold
+    meta.update(weights_dtype="float16", packed_from=str(args.model.resolve()))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    save_float16(model, args.output)
+    write_model_meta(args.output, meta)
+    size_mb = args.output.stat().st_size / 1e6
+    print(
+        f"{args.output}: {size_mb:.1f} MB (float16 weights), threshold {meta.get('threshold', 0.5)}"
+    )
     return 0

@@ -26,6 +26,7 @@ from model.losses import CUSTOM_OBJECTS
 from model.masks import read_image
 from model.model_store import DEFAULT_THRESHOLD, ModelStoreError, read_model_meta
 from model.network import fits_by_padding
+from model.shipping import to_float32
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def load_model_file(path: Path, compile: bool = False) -> keras.Model:
             f"{path}: cannot load the model ({type(exc).__name__}: {exc})"
         ) from exc
     check_mask_network(model, path)
-    return model
+    # Shipped models store float16 weights (half the size); CPUs want float32 layers.
+    return to_float32(model)
 
 
 def check_mask_network(model: keras.Model, path: Path) -> None:
