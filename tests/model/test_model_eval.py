@@ -83,8 +83,6 @@ def test_pack_model_writes_float16_copy_that_predicts_like_the_original(tmp_path
     original, shipped = Predictor.load(source), Predictor.load(packed)
     assert shipped.threshold == 0.45 and shipped.meta["weights_dtype"] == "float16"
     image = np.random.default_rng(0).integers(0, 255, (96, 144, 3), dtype=np.uint8)
-    np.testing.assert_allclose(
-        shipped.predict(image).prob, original.predict(image).prob, atol=5e-3
-    )
+    np.testing.assert_allclose(shipped.predict(image).prob, original.predict(image).prob, atol=5e-3)
     assert all(str(w.dtype) == "float32" for w in shipped.model.weights)
     assert main(["pack-model", str(source), "-o", str(packed), "--threshold", "2"]) == 1
