@@ -18,7 +18,6 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from carvana_gui import refcount_guard
 from carvana_gui.actions import ICON_DIR
 
 STYLE = ICON_DIR.parent / "style.qss"
@@ -37,7 +36,6 @@ def create_app(argv: Sequence[str] = ()) -> QApplication:
     if STYLE.is_file():
         app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
     configure_pyqtgraph()
-    refcount_guard.install(app)
     return app
 
 

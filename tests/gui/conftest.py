@@ -15,14 +15,6 @@ from tiny_carvana import make_image_folder
 IGNORED_QT_MESSAGES = ("propagateSizeHints",)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def refcount_guard_for_all_gui_tests(qapp):
-    """PySide6 6.12 leaks None references on Python 3.11; keep every GUI test safe."""
-    from carvana_gui import refcount_guard
-
-    refcount_guard.install(qapp)
-
-
 @pytest.fixture(autouse=True)
 def fail_on_qt_warnings(qtlog):
     """Any qWarning/qCritical during a GUI test fails it."""
