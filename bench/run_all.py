@@ -5,7 +5,7 @@ Run:  python bench/run_all.py [--quick]
 Sections (each is also a script of its own in bench/):
   1. default model: full-resolution Dice on the validation cars (with / without flip TTA),
      inference images/s at full resolution, `carvana export` throughput and peak memory
-  2. RLE encode time vs the common numpy one-liner
+  2. RLE encode time vs the common numpy one-liner; scanning 100,064 file names
   3. desktop app: window start, brush stamp + repaint, image switch, one-click auto-mask
   4. event-loop latency while fine-tuning runs in the background
 --quick scores 32 validation images instead of all 160 and skips the latency run.
@@ -40,6 +40,7 @@ def main() -> int:
     model_args = ["--dice-images", "32"] if args.quick else []
     failures += bool(section("default model", "bench_default_model.py", *model_args))
     failures += bool(section("RLE encoding", "bench_rle.py"))
+    failures += bool(section("folder scan", "bench_scan.py"))
     failures += bool(section("desktop app", "bench_gui.py"))
     if not args.quick:
         failures += bool(section("event loop during fine-tuning", "bench_latency.py"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -170,18 +169,20 @@ def test_split_min_val_cars_and_edge_cases():
 
 
 @pytest.mark.slow
-def test_scanning_100k_names_is_fast(tmp_path):
+def test_scanning_100k_names_lists_them_all_without_decoding(tmp_path):
+    """Empty files stand in for images: a scan that opened one would fail to decode it.
+
+    The speed target (well under a second) is measured by bench/bench_scan.py.
+    """
     folder = tmp_path / "test"
     folder.mkdir()
     names = [f"{c:012x}_{a:02d}.jpg" for c in range(6254) for a in range(1, 17)]
     for name in names:
         (folder / name).touch()
-    # CPU time, not wall time: CI machines are shared and wall time swings with load.
-    start = time.process_time()
     layout = scan_folder(folder)
-    elapsed = time.process_time() - start
     assert len(layout.images) == 100_064
-    assert elapsed < 1.0, f"scan of 100,064 names took {elapsed:.2f} CPU s"
+    assert [r.name for r in layout.images[:2]] == sorted(names)[:2]
+    assert layout.images[-1].car_id == f"{6253:012x}" and layout.images[-1].angle == 16
 
 
 @pytest.mark.slow

@@ -1,0 +1,44 @@
+"""Benchmark: scanning a folder of 100,064 image names (the size of Kaggle's test set).
+
+Run:  python bench/bench_scan.py [--repeat N]
+
+Creates empty files with Carvana names in a temporary folder and times scan_folder
+(no image is decoded at scan time). Target (issue 2): well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from model.dataset import scan_folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "test"
+        folder.mkdir()
+        for c in range(6254):
+            for a in range(1, 17):
+                (folder / f"{c:012x}_{a:02d}.jpg").touch()
+        wall, cpu = [], []
+        for _ in range(args.repeat):
+            w0, c0 = time.perf_counter(), time.process_time()
+            layout = scan_folder(folder)
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+        assert len(layout.images) == 100_064
+    print(
+        f"scan of 100,064 names: median {statistics.median(wall):.3f} s wall, "
+        f"{statistics.median(cpu):.3f} s CPU (best {min(wall):.3f} s)  (target < 1 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
