@@ -200,7 +200,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "val_cars": sorted({r.car_id or r.image_id for r in val_recs}),
     }
     print(f"training {len(train_recs)} images, validating on {len(val_recs)}; run: {run_dir}")
-    return _run_training(config, data, Path(args.out), parent=None, threshold=0.5)
+    parent = str(Path(args.init_from).resolve()) if args.init_from else None
+    return _run_training(config, data, Path(args.out), parent=parent, threshold=0.5)
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
