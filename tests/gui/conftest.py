@@ -30,9 +30,13 @@ def fail_on_qt_warnings(qtlog):
 
 @pytest.fixture
 def isolated_config(tmp_path, monkeypatch):
-    """Preferences, QSettings and the model store all under tmp_path."""
+    """Preferences, QSettings and the model store all under tmp_path.
+
+    The model shipped with the package is hidden too: tests bring their own tiny models.
+    """
     monkeypatch.setenv("CARVANA_GUI_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("CARVANA_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setattr("model.model_store.shipped_model_path", lambda: None)
     return tmp_path / "config"
 
 
