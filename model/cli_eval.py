@@ -58,7 +58,7 @@ def cmd_score_model(args: argparse.Namespace) -> int:
     from model.model_eval import score_model, validation_records
     from model.model_store import resolve_default_model
     from model.predictor import Predictor
-    from model.progress import progress_bar
+    from model.progress import progress_counter
 
     path = args.model or resolve_default_model()
     if path is None:
@@ -67,9 +67,9 @@ def cmd_score_model(args: argparse.Namespace) -> int:
     records = validation_records(args.data_dir, predictor.meta, args.val_fraction, args.seed)
     if args.limit:
         records = records[: args.limit]
-    bar = progress_bar(range(len(records)), total=len(records), desc="scoring")
     start = time.perf_counter()
-    score = score_model(predictor, records, on_progress=lambda _: next(bar, None))
+    with progress_counter(desc="scoring", unit="img", total=len(records)) as on_progress:
+        score = score_model(predictor, records, on_progress=on_progress)
     seconds = time.perf_counter() - start
     cars = sorted({r.car_id or r.image_id for r in records})
     print(f"model {path} ({predictor.name}), threshold {score.model_threshold}")
