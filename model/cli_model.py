@@ -160,9 +160,22 @@ def _run_training(config, data: dict, store_dir: Path, parent: str | None, thres
     return 0
 
 
+AUGMENT_CHOICES = ("seed", "flip", "none")
+
+
+def _augment(choice: str):
+    """The pipeline's Augment for an --augment choice (None: no augmentation at all)."""
+    from model.pipeline import Augment
+
+    if choice == "seed":
+        return Augment()
+    if choice == "flip":
+        return Augment(shift=0.0, scale=0.0, rotate_deg=0.0, hflip=True)
+    return None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from model.network import preset_size
-    from model.pipeline import Augment
     from model.training import TrainConfig
 
     preset_size(args.preset)  # fail fast on a bad preset
@@ -186,7 +199,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         patience=args.patience,
-        augment=Augment() if not args.no_augment else None,
+        augment=_augment("none" if args.no_augment else args.augment),
         seed=args.seed,
         workers=args.workers,
         mixed_precision=args.mixed_precision,
@@ -374,7 +387,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start from this model's weights at --preset (e.g. train small, then larger)",
     )
     p.add_argument("--run-name", help="checkpoint folder under OUT/runs (default from the options)")
-    p.add_argument("--no-augment", action="store_true", help="no random shift/scale/rotate/flip")
+    p.add_argument(
+        "--augment",
+        choices=AUGMENT_CHOICES,
+        default="seed",
+        help="seed: random shift/scale/rotate/flip (default); flip: horizontal flips only, "
+        "for final epochs on the turntable's own framing; none",
+    )
+    p.add_argument("--no-augment", action="store_true", help="same as --augment none")
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs)")
     p.add_argument("--distribute", action="store_true", help="data parallel over all devices")
     p.set_defaults(func=cmd_train)

@@ -92,3 +92,20 @@ def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
     assert "bad.keras" in capsys.readouterr().err
     assert main(["train", str(images), "--preset", "300x300", "--out", str(tmp_path)]) == 1
     assert "300x300" in capsys.readouterr().err
+
+
+def test_augment_choice_reaches_the_run(trained, tmp_path):
+    root, *_ = trained
+    args = ["train", str(root / "data"), "--preset", "128x128", "--width", "0.125"]
+    args += ["--epochs", "1", "--batch-size", "2", "--workers", "1", "--out", str(tmp_path)]
+    assert main([*args, "--augment", "flip", "--run-name", "flip"]) == 0
+    state = json.loads((tmp_path / "runs" / "flip" / "train_state.json").read_text())
+    assert state["config"]["augment"] == {
+        "shift": 0.0,
+        "scale": 0.0,
+        "rotate_deg": 0.0,
+        "hflip": True,
+    }
+    assert main([*args, "--no-augment", "--run-name", "plain"]) == 0
+    state = json.loads((tmp_path / "runs" / "plain" / "train_state.json").read_text())
+    assert state["config"]["augment"] is None
