@@ -137,6 +137,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "automask",
         "Predict the mask of this image with the active model (Ctrl+R)",
     ),
+    ActionSpec(
+        "automask_tta",
+        "Auto-mask with flip &TTA",
+        "model",
+        (),
+        None,
+        "Average the prediction with the mirrored image's: a little more precise, "
+        "about twice the model time",
+        True,
+    ),
     ActionSpec("import_model", "&Import model…", "model", ()),
     ActionSpec("shortcuts", "&Keyboard shortcuts", "help", ("F1",)),
     ActionSpec("about", "&About", "help", ()),

@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self._wire()
         self._actions["show_mask"].setChecked(True)
         self._actions["outline"].setChecked(self.prefs.outline_only)
+        self._actions["automask_tta"].setChecked(self.prefs.automask_tta)
         self._actions["tool_brush"].setChecked(True)
         self.canvas.set_brush_size(self.prefs.brush_size)
         self._apply_overlay_style()
@@ -167,6 +168,7 @@ class MainWindow(QMainWindow):
             "next_unreviewed": self.next_unreviewed,
             "mark_reviewed": self._set_reviewed,
             "auto_mask": self.auto_mask,
+            "automask_tta": self._set_automask_tta,
             "import_model": self._choose_model_file,
             "shortcuts": lambda: show_shortcuts(self),
             "about": lambda: show_about(self),
@@ -380,7 +382,12 @@ class MainWindow(QMainWindow):
         if self.current is None:
             self.status.show_message("Open a folder first (File → Open Folder…).")
             return
-        self.automask.run(self.current.record.image_id, self.current.image)
+        self.automask.run(
+            self.current.record.image_id, self.current.image, tta=self.prefs.automask_tta
+        )
+
+    def _set_automask_tta(self, on: bool) -> None:
+        self.prefs.automask_tta = bool(on)
 
     def _apply_auto_mask(self, result: AutoMaskResult) -> None:
         self._probs = {result.image_id: result.prob}

@@ -43,6 +43,8 @@ class Preferences:
     outline_only: bool = False
     uncertain_low: float = 0.2
     uncertain_high: float = 0.8
+    # Flip TTA on auto-mask: +0.0006 mean Dice for the default model, ~60 ms more per image.
+    automask_tta: bool = True
     # action name -> key sequence, overriding the defaults (e.g. {"next_image": "PgDown"})
     shortcuts: dict[str, str] = field(default_factory=dict)
 

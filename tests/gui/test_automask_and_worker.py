@@ -50,6 +50,31 @@ def test_auto_mask_is_one_undoable_step_with_confidence(
     window.close()
 
 
+def test_flip_tta_is_on_by_default_and_a_menu_switch_turns_it_off(
+    qtbot, isolated_config, image_folder, tmp_path, tiny_model_file
+):
+    from model.model_store import ModelStore, user_models_dir
+    from model.predictor import Predictor
+
+    store = ModelStore(user_models_dir())
+    store.set_current(store.add(tiny_model_file, {"preset": "128x128"}).version)
+    window = open_window(qtbot, image_folder, tmp_path / "edits", discover=True)
+    qtbot.waitUntil(lambda: window.automask.model is not None, timeout=60_000)
+    image_id, image = window.current.record.image_id, window.current.image
+    predictor = Predictor.load(tiny_model_file)
+    flipped, plain = predictor.predict(image, tta=True).prob, predictor.predict(image).prob
+    gap = np.abs(flipped - plain).max()
+    assert gap > 0  # an untrained net is near 0.5 everywhere, but not mirror-symmetric
+    assert window.action("automask_tta").isChecked()
+    for expected in (flipped, plain):
+        with qtbot.waitSignal(window.automask.result_ready, timeout=60_000):
+            window.action("auto_mask").trigger()
+        assert np.abs(window._probs[image_id] - expected).max() < gap / 10
+        window.action("automask_tta").setChecked(False)
+    assert window.prefs.automask_tta is False
+    window.close()
+
+
 def test_auto_mask_without_model_explains_how_to_get_one(
     qtbot, isolated_config, image_folder, tmp_path
 ):
