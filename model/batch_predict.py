@@ -11,6 +11,7 @@ everything finished so far.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,8 +36,10 @@ class PathPredictor(Protocol):
         """Yield (path, prediction with a .mask) in input order."""
 
 
-def image_id_of(path: Path) -> str:
-    return parse_image_name(Path(path).name)[0]
+def image_id_of(path: Path | str) -> str:
+    # No Path() re-wrap: rebuilding 100k Paths costs seconds on the GUI thread.
+    name = path.name if isinstance(path, Path) else os.path.basename(path)
+    return parse_image_name(name)[0]
 
 
 def is_hand_made(project: EditsProject, image_id: str) -> bool:
@@ -55,24 +58,31 @@ def select_images(
     selection: str,
     current_version: str | None,
 ) -> tuple[list[Path], int]:
-    """(paths to predict, number of hand-made masks left alone) for one selection."""
+    """(paths to predict, number of hand-made masks left alone) for one selection.
+
+    Reads the project once (two directory listings and a status snapshot) rather than
+    stat-ing files per image: the batch panel recounts on the GUI thread, and a 100k-image
+    folder must not freeze it.
+    """
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}; use one of {', '.join(SELECTIONS)}")
+    edited, autos = project.edited_mask_ids(), project.auto_mask_ids()
+    states = project.status_snapshot()
     chosen: list[Path] = []
     protected = 0
     for path in paths:
         image_id = image_id_of(path)
-        if is_hand_made(project, image_id):
+        status, version = states.get(image_id, ("no-mask", None))
+        if status in HAND_MADE or image_id in edited:
             protected += 1
             continue
-        entry = project.entry(image_id)
-        has_auto = entry.status == "auto" and project.auto_mask_path(image_id).exists()
+        has_auto = status == "auto" and image_id in autos
         if (
             selection == "all"
             or (selection == "without-mask" and not has_auto)
-            or (selection == "stale" and has_auto and is_stale(entry, current_version))
+            or (selection == "stale" and has_auto and version != current_version)
         ):
-            chosen.append(Path(path))
+            chosen.append(path if isinstance(path, Path) else Path(path))
     return chosen, protected
 
 

@@ -17,6 +17,7 @@ _EPILOG = """\
 examples:
   carvana score-model ../shared/data/carvana                 # the default model
   carvana score-model DATA --model models/v3/model.keras --json score.json
+  carvana score-model DATA --training-cars 10     # pick a threshold on training cars
 
 Scores on the validation cars named in the model's JSON (so the cars it never saw in
 training), or on a by-car split when the JSON names none. Prints mean and worst-10 Dice
@@ -37,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1, help="by-car split when needed")
     p.add_argument("--seed", type=int, default=0, help="seed of that split (default 0)")
     p.add_argument("--limit", type=int, help="score only the first N held-out images")
+    p.add_argument(
+        "--training-cars",
+        type=int,
+        metavar="N",
+        help="score N of the cars the model trained on instead (to choose a threshold "
+        "without looking at the validation cars)",
+    )
     p.add_argument("--json", type=Path, help="also write all figures to this JSON file")
     p.set_defaults(func=cmd_score_model)
 
@@ -55,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_score_model(args: argparse.Namespace) -> int:
-    from model.model_eval import score_model, validation_records
+    from model.model_eval import score_model, training_car_records, validation_records
     from model.model_store import resolve_default_model
     from model.predictor import Predictor
     from model.progress import progress_counter
@@ -64,7 +72,15 @@ def cmd_score_model(args: argparse.Namespace) -> int:
     if path is None:
         raise CliError("no model given and none installed: pass --model or run `carvana train`")
     predictor = Predictor.load(path)
-    records = validation_records(args.data_dir, predictor.meta, args.val_fraction, args.seed)
+    if args.training_cars:
+        try:
+            records = training_car_records(args.data_dir, predictor.meta, args.training_cars)
+        except ValueError as exc:
+            raise CliError(f"{path}: {exc}") from None
+        kind = "training"
+    else:
+        records = validation_records(args.data_dir, predictor.meta, args.val_fraction, args.seed)
+        kind = "held-out"
     if args.limit:
         records = records[: args.limit]
     start = time.perf_counter()
@@ -73,8 +89,14 @@ def cmd_score_model(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     cars = sorted({r.car_id or r.image_id for r in records})
     print(f"model {path} ({predictor.name}), threshold {score.model_threshold}")
-    print(f"{score.count} images of {len(cars)} held-out cars, {seconds / score.count:.2f} s/image")
-    report: dict = {"model": str(path), "images": score.count, "cars": cars, "variants": {}}
+    print(f"{score.count} images of {len(cars)} {kind} cars, {seconds / score.count:.2f} s/image")
+    report: dict = {
+        "model": str(path),
+        "images": score.count,
+        "cars": cars,
+        "car_set": kind,
+        "variants": {},
+    }
     for tta in (False, True):
         label = "flip TTA" if tta else "no TTA  "
         best_t = score.best_threshold(tta)

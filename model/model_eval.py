@@ -71,6 +71,28 @@ def validation_records(
     return split_by_car(records, val_fraction, seed)[1]
 
 
+def training_car_records(data_dir: Path, meta: dict, cars: int) -> list[ImageRecord]:
+    """All angles of the first `cars` cars (by id) the model trained on.
+
+    Choosing a threshold on these, not on the validation cars, keeps the validation Dice
+    an honest estimate.
+    """
+    val_cars = set((meta.get("data") or {}).get("val_cars") or ())
+    if not val_cars:
+        raise ValueError(
+            "the model's JSON names no validation cars, so its training cars are unknown"
+        )
+    records = [
+        r
+        for r in scan_folder(data_dir).images
+        if r.mask_path is not None and r.car_id is not None and r.car_id not in val_cars
+    ]
+    chosen = set(sorted({r.car_id for r in records})[:cars])
+    if not chosen:
+        raise ValueError(f"{data_dir}: no training-car images with masks")
+    return [r for r in records if r.car_id in chosen]
+
+
 def _load(record: ImageRecord) -> tuple[ImageRecord, np.ndarray, np.ndarray]:
     return record, read_image(record.path), read_mask(record.mask_path)
 

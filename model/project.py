@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -141,6 +142,19 @@ class EditsProject:
     def has_edited_mask(self, image_id: str) -> bool:
         return self.mask_path(image_id).exists()
 
+    def edited_mask_ids(self) -> set[str]:
+        """Ids with an edited mask file: one directory listing instead of a stat per image."""
+        return _ids_in(self.root / "masks", "_mask.png")
+
+    def auto_mask_ids(self) -> set[str]:
+        """Ids with an auto-mask file, listed the same way."""
+        return _ids_in(self.root / "auto", "_auto.png")
+
+    def status_snapshot(self) -> dict[str, tuple[str, str | None]]:
+        """image id -> (status, model version) of every touched image, read in one lock."""
+        with self._lock:
+            return {k: (e.status, e.model_version) for k, e in self._entries.items()}
+
     def load_mask(self, image_id: str) -> np.ndarray | None:
         """The saved edited mask, or None when the image was never edited."""
         path = self.mask_path(image_id)
@@ -178,3 +192,11 @@ class EditsProject:
         if not folder.is_dir():
             return []
         return sorted(p.name[: -len("_mask.png")] for p in folder.glob("*_mask.png"))
+
+
+def _ids_in(folder: Path, suffix: str) -> set[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name[: -len(suffix)] for e in entries if e.name.endswith(suffix)}
+    except FileNotFoundError:
+        return set()

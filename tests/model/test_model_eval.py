@@ -9,7 +9,7 @@ import pytest
 
 from model.cli import main
 from model.dataset import scan_folder
-from model.model_eval import ModelScore, score_model, validation_records
+from model.model_eval import ModelScore, score_model, training_car_records, validation_records
 from model.predictor import Predictor
 from tiny_carvana import make_image_folder, save_tiny_model
 
@@ -34,6 +34,19 @@ def test_validation_records_prefer_cars_named_in_model_json(tmp_path):
     assert {r.car_id for r in chosen} == {"000000000002"}
     split = validation_records(tmp_path, {}, val_fraction=0.25, seed=0)
     assert len({r.car_id for r in split}) == 1 and len(split) == 2
+
+
+def test_training_car_records_never_include_a_validation_car(tmp_path):
+    make_image_folder(tmp_path, cars=4, angles=2)
+    meta = {"data": {"val_cars": ["000000000001", "000000000003"]}}
+    chosen = training_car_records(tmp_path, meta, cars=1)
+    assert {r.car_id for r in chosen} == {"000000000002"} and len(chosen) == 2
+    assert {r.car_id for r in training_car_records(tmp_path, meta, cars=5)} == {
+        "000000000002",
+        "000000000004",
+    }
+    with pytest.raises(ValueError, match="names no validation cars"):
+        training_car_records(tmp_path, {}, cars=1)
 
 
 def test_plain_and_tta_variants_score_a_perfect_and_a_mirrored_guess(tmp_path):
@@ -66,6 +79,10 @@ def test_score_model_cli_writes_json(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["images"] == 2 and len(report["cars"]) == 1
     assert 0.0 <= report["variants"]["tta"]["mean_dice"] <= 1.0
+    # The tiny model's JSON names no validation cars: --training-cars says why it cannot help.
+    args = ["score-model", str(tmp_path), "--model", str(model), "--training-cars", "2"]
+    assert main(args) == 1
+    assert "names no validation cars" in capsys.readouterr().err
 
 
 def test_model_score_mean_of_missing_variant_raises():
