@@ -43,7 +43,7 @@ from carvana_gui.settings import Preferences, WindowState
 from carvana_gui.status_panel import StatusPanel
 from carvana_gui.toolbar_widgets import OverlayControls
 from carvana_gui.tools import BrushTool, BucketTool, LassoTool, Tool
-from model.dataset import DataLayout, ImageRecord
+from model.dataset import DataLayout, ImageRecord, parse_image_name
 from model.editing import fill_holes
 from model.project import EditsProject, ImageEntry
 
@@ -205,15 +205,20 @@ class MainWindow(QMainWindow):
         for folder in self.state.recent_folders():
             self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(Path(f)))
 
-    def open_folder(self, folder: Path) -> None:
-        """Scan ``folder`` in a thread; the list fills when the scan is done."""
+    def open_folder(self, folder: Path, select: str | None = None) -> None:
+        """Scan ``folder`` in a thread; the list fills when the scan is done.
+
+        ``select``: the image id to show once scanned (default: the first image).
+        """
         self.status.show_message(f"Scanning {folder}…")
         self._scan = FolderScanThread(Path(folder))
-        self._scan.scanned.connect(lambda layout, f=folder: self._on_scanned(Path(f), layout))
+        self._scan.scanned.connect(
+            lambda layout, f=folder: self._on_scanned(Path(f), layout, select)
+        )
         self._scan.failed.connect(lambda msg: self.show_error(f"Cannot open folder: {msg}"))
         self._scan.start()
 
-    def _on_scanned(self, folder: Path, layout: DataLayout) -> None:
+    def _on_scanned(self, folder: Path, layout: DataLayout, select: str | None = None) -> None:
         self._leave_image()
         if self.autosaver is not None:
             self.autosaver.close()
@@ -237,6 +242,9 @@ class MainWindow(QMainWindow):
             f"{len(layout.images)} images; edits are saved in {self.project.root}"
         )
         self.folder_opened.emit(layout)
+        if select in self.records:
+            self.show_image(select)
+            return
         first = self.table_model.record_at(0)
         if first is not None:
             self.show_image(first.image_id)
@@ -246,11 +254,24 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
+        """A folder opens; an image opens its folder at that image; a .keras file is imported."""
         for url in event.mimeData().urls():
             path = Path(url.toLocalFile())
-            if path.is_dir() or path.parent.is_dir():
-                self.open_folder(path if path.is_dir() else path.parent)
-                return
+            if path.is_dir():
+                self.open_folder(path)
+            elif path.is_file() and path.suffix.lower() == ".keras":
+                self.automask.import_model(path)
+            elif path.is_file():
+                image_id = parse_image_name(path.name)[0]
+                record = self.records.get(image_id)
+                if record is not None and record.path.resolve() == path.resolve():
+                    self.show_image(image_id)  # already open: no rescan
+                else:
+                    self.open_folder(path.parent, select=image_id)
+            else:
+                continue
+            event.acceptProposedAction()
+            return
 
     # -- images ------------------------------------------------------------
     def show_image(self, image_id: str) -> None:
