@@ -40,7 +40,8 @@ from model.project import ImageEntry
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Image", "Status", "Dice")
+COLUMNS = ("Image", "Status", "Dice", "Model")
+STALE_COLOR = QColor(235, 120, 60)
 STATUS_LABELS = {"no-mask": "no mask", "auto": "auto", "edited": "edited", "reviewed": "reviewed"}
 STATUS_COLORS = {
     "no-mask": QColor(140, 140, 140),
@@ -96,6 +97,7 @@ class ImageTableModel(QAbstractTableModel):
         self.group_by_car = True
         self.sort_column = 0
         self.sort_order = Qt.SortOrder.AscendingOrder
+        self.current_version: str | None = None  # the active model: other auto-masks are stale
 
     # -- content -----------------------------------------------------------
     def set_records(self, records: list[ImageRecord]) -> None:
@@ -145,7 +147,27 @@ class ImageTableModel(QAbstractTableModel):
                 return (dice is None, dice or 0.0, self.records[i].image_id)
 
             return dice_key
+        if self.sort_column == 3:
+            return lambda i: (
+                self._entry_of(self.records[i].image_id).model_version or "",
+                self.records[i].image_id,
+            )
         return lambda i: self.records[i].image_id
+
+    def set_current_version(self, version: str | None) -> None:
+        """Which model is active, so auto-masks made by another one show as stale."""
+        if version != self.current_version:
+            self.current_version = version
+            if self._visible:
+                last = len(COLUMNS) - 1
+                self.dataChanged.emit(self.index(0, last), self.index(len(self._visible) - 1, last))
+
+    def is_stale(self, entry: ImageEntry) -> bool:
+        return (
+            entry.status == "auto"
+            and self.current_version is not None
+            and entry.model_version != self.current_version
+        )
 
     def record_at(self, row: int) -> ImageRecord | None:
         return self.records[self._visible[row]] if 0 <= row < len(self._visible) else None
@@ -181,10 +203,14 @@ class ImageTableModel(QAbstractTableModel):
             if col == 1:
                 status = self._status_of(record.image_id)
                 return STATUS_LABELS.get(status, status)
-            dice = self._entry_of(record.image_id).dice
-            return "" if dice is None else f"{dice:.4f}"
+            entry = self._entry_of(record.image_id)
+            if col == 3:
+                return entry.model_version or ""
+            return "" if entry.dice is None else f"{entry.dice:.4f}"
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
             return STATUS_COLORS.get(self._status_of(record.image_id))
+        if role == Qt.ItemDataRole.ForegroundRole and col == 3:
+            return STALE_COLOR if self.is_stale(self._entry_of(record.image_id)) else None
         if (
             role == Qt.ItemDataRole.BackgroundRole
             and self.group_by_car
@@ -192,6 +218,11 @@ class ImageTableModel(QAbstractTableModel):
         ):
             return QColor(255, 255, 255, 10)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == 3 and self.is_stale(self._entry_of(record.image_id)):
+                return (
+                    f"Stale: auto-masked by another model than {self.current_version}; "
+                    "the Batch auto-mask panel's 'Stale auto-masks' choice redoes these"
+                )
             return str(record.path)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -226,6 +257,7 @@ class ImageListDock(QDockWidget):
         header.setMinimumSectionSize(48)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.filter_box = QComboBox()
         self.filter_box.addItems(list(FILTERS))
         self.filter_box.currentTextChanged.connect(self._on_filter)

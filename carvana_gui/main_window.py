@@ -445,6 +445,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_changed(self, model) -> None:
         self.status.show_model(model.name if model else "no model")
+        self.table_model.set_current_version(model.name if model else None)
         self.model_changed.emit(model)
 
     # -- view state --------------------------------------------------------

@@ -121,3 +121,22 @@ def test_settings_keep_recent_folder_and_geometry(qtbot, isolated_config, image_
     assert Preferences.load().brush_size == 77
     (isolated_config / "config.json").write_text("{broken")
     assert Preferences.load() == Preferences()
+
+
+def test_model_column_marks_auto_masks_of_another_model_as_stale(qtbot, window):
+    from carvana_gui.image_list import STALE_COLOR
+
+    model = window.table_model
+    first, second = model.record_at(0).image_id, model.record_at(1).image_id
+    window.project.save_auto_mask(first, np.zeros((96, 144), np.uint8), "v001-old")
+    window.project.save_auto_mask(second, np.zeros((96, 144), np.uint8), "v002-new")
+    model.rebuild()
+    assert model.headerData(3, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) == "Model"
+    assert model.data(model.index(0, 3)) == "v001-old"
+    model.set_current_version("v002-new")
+    fg = Qt.ItemDataRole.ForegroundRole
+    assert model.data(model.index(0, 3), fg) == STALE_COLOR
+    assert model.data(model.index(1, 3), fg) is None
+    assert "Stale" in model.data(model.index(0, 3), Qt.ItemDataRole.ToolTipRole)
+    window.project.set_status(first, "reviewed")  # accepted by a person: no longer stale
+    assert model.data(model.index(0, 3), fg) is None
