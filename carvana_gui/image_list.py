@@ -276,7 +276,7 @@ class ImageListDock(QDockWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.count_label)
         self.setWidget(body)
-        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("00087a6bd4dc_01") + 215)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("00087a6bd4dc_01") + 290)
         self.view.selectionModel().currentRowChanged.connect(self._on_row)
         model.modelReset.connect(self._update_count)
 
