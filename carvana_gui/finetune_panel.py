@@ -33,7 +33,13 @@ from carvana_gui.training_plots import TrainingPlots
 from model.dataset import ImageRecord
 from model.finetune_process import make_request, run_finetune_process
 from model.model_selection import FinetuneSettings, corrected_records, override_current
-from model.model_store import ModelInfo, ModelStore, shipped_model_path
+from model.model_store import (
+    ModelInfo,
+    ModelStore,
+    ModelStoreError,
+    read_model_meta,
+    shipped_model_path,
+)
 from model.project import EditsProject
 
 log = logging.getLogger(__name__)
@@ -156,8 +162,37 @@ class FinetunePanel(QWidget):
         base = self.base_model()
         name = base.version if isinstance(base, ModelInfo) else (base.name if base else "none")
         self.data_label.setText(f"{text}.\nStarting from model: {name}")
+        self._show_base_input_size(base)
         usable = len(corrected) >= 2 or (self.use_ground_truth.isChecked() and gt > 0)
         self.start_button.setEnabled(usable and self.job_id is None)
+
+    def _show_base_input_size(self, base: ModelInfo | Path | None) -> None:
+        """Fine-tuning keeps the starting model's input size: show it, locked.
+
+        The preset is a choice only when there is no model to start from.
+        """
+        size = None
+        if base is not None:
+            try:
+                meta = base.meta if isinstance(base, ModelInfo) else read_model_meta(base)
+            except ModelStoreError as exc:
+                log.warning("%s", exc)
+                meta = {}
+            dims = meta.get("input_size")
+            if isinstance(dims, list) and len(dims) == 2:
+                size = f"{dims[0]}x{dims[1]}"
+            elif isinstance(meta.get("preset"), str):
+                size = meta["preset"]
+        if size is not None and self.preset.findText(size) < 0:
+            self.preset.addItem(size)
+        if size is not None:
+            self.preset.setCurrentText(size)
+        self.preset.setEnabled(size is None)
+        self.preset.setToolTip(
+            "Fine-tuning keeps the starting model's input size"
+            if size is not None
+            else "Input size of a new network (no model to start from)"
+        )
 
     def base_model(self) -> ModelInfo | Path | None:
         return self.store.current() or shipped_model_path()

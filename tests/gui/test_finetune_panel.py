@@ -46,6 +46,17 @@ def test_shows_training_set(setup):
     assert panel.start_button.isEnabled()
 
 
+def test_preset_is_locked_to_the_starting_models_input_size(setup, tmp_path):
+    panel, _, _ = setup
+    assert panel.preset.currentText() == "128x128" and not panel.preset.isEnabled()
+    assert "starting model" in panel.preset.toolTip()
+    empty = FinetunePanel(panel.worker, ModelStore(tmp_path / "no-models"))
+    empty.base_model = lambda: None  # no store model and no shipped one: a fresh network
+    empty.set_data(panel.project, panel.images)
+    assert empty.preset.isEnabled() and empty.preset.currentText() == "256x384"
+    empty.deleteLater()
+
+
 @pytest.mark.slow
 def test_finetune_reports_progress_and_decides(setup, qtbot):
     panel, store, base = setup
