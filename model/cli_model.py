@@ -218,30 +218,29 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from model.training import TrainConfig, split_pairs_by_car
+    from model.training import finetune_config
 
     base = resolve_model(args.model)
     records = [r for r in list_images(args.images_dir, args.masks_dir) if r.mask_path]
     if not records:
         raise CliError(f"{args.masks_dir}: no masks matching the images in {args.images_dir}")
     pairs = [(r.path, r.mask_path) for r in records]
-    train_pairs, val_pairs = split_pairs_by_car(pairs, args.val_fraction, args.seed)
     base_meta = read_model_meta(base)
     store_dir = Path(args.out) if args.out else user_models_dir()
-    run_dir = store_dir / "runs" / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}"
-    config = TrainConfig(
-        train_pairs=train_pairs,
-        val_pairs=val_pairs,
-        out_dir=run_dir,
+    config = finetune_config(
+        base,
+        pairs,
+        store_dir / "runs" / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}",
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,
+        val_fraction=args.val_fraction,
         patience=args.patience,
-        base_model=base,
-        resume=False,
         seed=args.seed,
         workers=args.workers,
+        tensorboard=True,
     )
+    train_pairs, val_pairs = config.train_pairs, config.val_pairs
     data = {
         "folders": [str(Path(args.images_dir).resolve()), str(Path(args.masks_dir).resolve())],
         "images": len(pairs),

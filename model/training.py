@@ -271,7 +271,7 @@ def split_pairs_by_car(
     return back(train_records), back(val_records)
 
 
-def finetune(
+def finetune_config(
     base_model: Path,
     pairs: Sequence[Pair],
     out_dir: Path | None = None,
@@ -285,13 +285,11 @@ def finetune(
     seed: int = 0,
     workers: int = 2,
     augment: Augment | None = None,
-    on_progress: ProgressFn | None = None,
-    should_stop: StopFn | None = None,
-) -> TrainResult:
-    """Continue training `base_model` on corrected (image, mask) pairs.
+    tensorboard: bool = False,
+) -> TrainConfig:
+    """The run that continues `base_model` on corrected (image, mask) pairs.
 
-    Masks may be files or in-memory uint8 arrays (the GUI's edited masks). Pairs are
-    split by car for validation when they cover at least two cars; otherwise the
+    Pairs are split by car for validation when they cover at least two cars; otherwise the
     training loss picks the best epoch. `out_dir` defaults to a new temporary folder.
     """
     if not pairs:
@@ -300,7 +298,7 @@ def finetune(
     if not val_pairs:
         log.info("fine-tuning on %d images of one car: no validation split", len(train_pairs))
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="finetune-"))
-    config = TrainConfig(
+    return TrainConfig(
         train_pairs=train_pairs,
         val_pairs=val_pairs,
         out_dir=out,
@@ -314,9 +312,24 @@ def finetune(
         resume=False,
         seed=seed,
         workers=workers,
-        tensorboard=False,
+        tensorboard=tensorboard,
     )
-    return train(config, on_progress, should_stop)
+
+
+def finetune(
+    base_model: Path,
+    pairs: Sequence[Pair],
+    out_dir: Path | None = None,
+    *,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    **options,
+) -> TrainResult:
+    """Continue training `base_model` on corrected (image, mask) pairs (see finetune_config).
+
+    Masks may be files or in-memory uint8 arrays (the GUI's edited masks).
+    """
+    return train(finetune_config(base_model, pairs, out_dir, **options), on_progress, should_stop)
 
 
 def _finite_or_none(value: float) -> float | None:
