@@ -107,7 +107,12 @@ def test_view_shortcuts_zoom_and_toggle_mask(qtbot, window):
     qtbot.keyClick(canvas, Qt.Key.Key_1)
     assert abs(canvas.zoom() - 1.0) < 0.02
     qtbot.keyClick(canvas, Qt.Key.Key_F)
-    assert canvas.zoom() > 2  # a 144x96 image fills a 1000 px window
+    # Fit: the whole 144x96 image fills the view, whatever the docks leave of the window.
+    vb = canvas.viewbox
+    fitted = min(vb.width() / 144, vb.height() / 96)
+    assert fitted > 1.5 and abs(canvas.zoom() - fitted) / fitted < 0.05
+    (x0, x1), (y0, y1) = vb.viewRange()
+    assert x0 <= 0 and x1 >= 144 and y0 <= 0 and y1 >= 96
     qtbot.keyClick(canvas, Qt.Key.Key_M)
     assert not canvas.mask_item.isVisible()
     qtbot.keyClick(canvas, Qt.Key.Key_M)
