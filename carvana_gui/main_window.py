@@ -34,16 +34,18 @@ from carvana_gui.automask import AutoMaskController, AutoMaskResult
 from carvana_gui.autosave import Autosaver
 from carvana_gui.canvas import MaskCanvas
 from carvana_gui.document import MaskDocument
+from carvana_gui.drops import open_dropped
 from carvana_gui.effort_clock import EffortClock
 from carvana_gui.image_cache import ImageCache, LoadedImage, score_against_truth
 from carvana_gui.image_list import FolderScanThread, ImageListDock, ImageTableModel
+from carvana_gui.message_box import non_modal_box
 from carvana_gui.model_loop import install_model_loop
 from carvana_gui.model_worker import ModelWorker
 from carvana_gui.settings import Preferences, WindowState
 from carvana_gui.status_panel import StatusPanel
 from carvana_gui.toolbar_widgets import OverlayControls
 from carvana_gui.tools import BrushTool, BucketTool, LassoTool, Tool
-from model.dataset import DataLayout, ImageRecord, parse_image_name
+from model.dataset import DataLayout, ImageRecord
 from model.editing import fill_holes
 from model.project import EditsProject, ImageEntry
 
@@ -254,24 +256,12 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
-        """A folder opens; an image opens its folder at that image; a .keras file is imported."""
-        for url in event.mimeData().urls():
-            path = Path(url.toLocalFile())
-            if path.is_dir():
-                self.open_folder(path)
-            elif path.is_file() and path.suffix.lower() == ".keras":
-                self.automask.import_model(path)
-            elif path.is_file():
-                image_id = parse_image_name(path.name)[0]
-                record = self.records.get(image_id)
-                if record is not None and record.path.resolve() == path.resolve():
-                    self.show_image(image_id)  # already open: no rescan
-                else:
-                    self.open_folder(path.parent, select=image_id)
-            else:
-                continue
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls()]
+        if open_dropped(self, paths):
             event.acceptProposedAction()
-            return
+
+    def import_model(self, path: Path) -> None:
+        self.automask.import_model(path)
 
     # -- images ------------------------------------------------------------
     def show_image(self, image_id: str) -> None:
@@ -441,7 +431,7 @@ class MainWindow(QMainWindow):
             self, "Import model", str(Path.home()), "Keras model (*.keras)"
         )
         if path:
-            self.automask.import_model(Path(path))
+            self.import_model(Path(path))
 
     def _on_model_changed(self, model) -> None:
         self.status.show_model(model.name if model else "no model")
@@ -476,18 +466,10 @@ class MainWindow(QMainWindow):
 
     def show_error(self, message: str) -> None:
         self.status.show_message(message, error=True)
-        self._message_box(QMessageBox.Icon.Warning, message)
+        non_modal_box(self, QMessageBox.Icon.Warning, message)
 
     def show_info(self, message: str) -> None:
-        self._message_box(QMessageBox.Icon.Information, message)
-
-    def _message_box(self, icon: QMessageBox.Icon, message: str) -> QMessageBox:
-        """Non-modal, so background work and tests go on while it is open."""
-        box = QMessageBox(icon, "Carvana Masks", message, parent=self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setWindowModality(Qt.WindowModality.NonModal)
-        box.show()
-        return box
+        non_modal_box(self, QMessageBox.Icon.Information, message)
 
     # -- events ------------------------------------------------------------
     def start(self, folder: Path | None = None) -> None:
