@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from model.batch_predict import is_stale
 from model.dataset import ImageRecord, scan_folder
 from model.project import ImageEntry
 
@@ -163,11 +164,8 @@ class ImageTableModel(QAbstractTableModel):
                 self.dataChanged.emit(self.index(0, last), self.index(len(self._visible) - 1, last))
 
     def is_stale(self, entry: ImageEntry) -> bool:
-        return (
-            entry.status == "auto"
-            and self.current_version is not None
-            and entry.model_version != self.current_version
-        )
+        # Nothing is stale before a model is active (it may still be loading).
+        return self.current_version is not None and is_stale(entry, self.current_version)
 
     def record_at(self, row: int) -> ImageRecord | None:
         return self.records[self._visible[row]] if 0 <= row < len(self._visible) else None
