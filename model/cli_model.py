@@ -170,7 +170,7 @@ def _augment(choice: str):
     if choice == "seed":
         return Augment()
     if choice == "flip":
-        return Augment(shift=0.0, scale=0.0, rotate_deg=0.0, hflip=True)
+        return Augment.flips_only()
     return None
 
 

@@ -33,6 +33,11 @@ class Augment:
     def none(cls) -> Augment:
         return cls(shift=0.0, scale=0.0, rotate_deg=0.0, hflip=False)
 
+    @classmethod
+    def flips_only(cls) -> Augment:
+        """Horizontal flips without the warp: the turntable's own framing (final epochs)."""
+        return cls(shift=0.0, scale=0.0, rotate_deg=0.0, hflip=True)
+
 
 def load_resized_pair(
     image_path: Path, mask: Path | np.ndarray, size: tuple[int, int]

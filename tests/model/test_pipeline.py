@@ -8,7 +8,7 @@ import pytest
 from model.pipeline import Augment, MaskSequence, augment_pair, load_resized_pair
 from tiny_carvana import make_image_folder, records
 
-FLIPS_ONLY = Augment(shift=0.0, scale=0.0, rotate_deg=0.0, hflip=True)
+FLIPS_ONLY = Augment.flips_only()
 
 
 def _pattern(h: int = 64, w: int = 96) -> tuple[np.ndarray, np.ndarray]:
