@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from model.masks import read_image, read_mask  # noqa: E402
 from model.metrics import dice  # noqa: E402
 from model.model_eval import validation_records  # noqa: E402
-from model.predictor import Predictor, from_model_output, to_model_input  # noqa: E402
+from model.predictor import Predictor  # noqa: E402
 
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)
 
@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         image, truth = read_image(record.path), read_mask(record.mask_path)
         probs = []
         for k, predictor in enumerate(predictors):
-            x = to_model_input(image, predictor.input_size)[None]
-            prob = from_model_output(predictor.predict_probabilities(x, tta=True)[0], truth.shape)
+            prob = predictor.predict(image, tta=True).prob
             alone[k].append(dice(prob > predictor.threshold, truth))
             probs.append(prob)
         mean_prob = sum(probs) / len(probs)
