@@ -23,8 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "carvana"
+from bench_paths import CARVANA_DATA as DEFAULT_DATA
 
 
 def row(label: str, value: str, target: str) -> None:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO / ".." / "shared" / "data" / "carvana" / "train"
+from bench_paths import CARVANA_DATA
+
+DEFAULT_DATA = CARVANA_DATA / "train"
 
 STARTUP_SNIPPET = """
 import os, time, sys

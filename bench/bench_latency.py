@@ -26,8 +26,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO / ".." / "shared" / "data" / "carvana" / "train"
+from bench_paths import CARVANA_DATA, REPO
+
+DEFAULT_DATA = CARVANA_DATA / "train"
 PROBE_MS = 10
 STROKE_MS = 16
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from bench_paths import CARVANA_DATA as DATA
 
 from model.dataset import list_images
 from model.masks import write_mask
@@ -28,8 +29,6 @@ from model.network import build_segnet, preset_size
 from model.pipeline import Augment, MaskSequence
 from model.predictor import Predictor
 from model.training import compile_model
-
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "carvana"
 
 
 def _pairs(data: Path, count: int, scratch: Path) -> list[tuple[Path, Path]]:

@@ -17,19 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bench_paths import CARVANA_DATA
 
 from model.masks import read_mask
 from model.rle import CARVANA_SHAPE, rle_decode, rle_encode
 
-REAL_MASK = (
-    Path(__file__).resolve().parents[1]
-    / ".."
-    / "shared"
-    / "data"
-    / "carvana"
-    / "train_masks"
-    / "00087a6bd4dc_01_mask.gif"
-)
+REAL_MASK = CARVANA_DATA / "train_masks" / "00087a6bd4dc_01_mask.gif"
 
 
 def one_liner(mask: np.ndarray) -> str:

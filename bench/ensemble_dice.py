@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_paths import CARVANA_DATA, REPO
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from model.masks import read_image, read_mask  # noqa: E402
-from model.metrics import dice  # noqa: E402
-from model.model_eval import validation_records  # noqa: E402
-from model.predictor import Predictor  # noqa: E402
+from model.masks import read_image, read_mask
+from model.metrics import dice
+from model.model_eval import validation_records
+from model.predictor import Predictor
 
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)
 
@@ -32,7 +32,7 @@ THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", help="comma-separated model files")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "carvana")
+    parser.add_argument("--data", type=Path, default=CARVANA_DATA)
     parser.add_argument("--limit", type=int, default=None, help="score only the first N images")
     args = parser.parse_args(argv)
     if not args.data.exists():
