@@ -161,6 +161,8 @@ def _run_training(config, data: dict, store_dir: Path, parent: str | None, thres
 
 
 AUGMENT_CHOICES = ("seed", "flip", "none")
+# The keys of model.losses.LOSSES, spelled out so `carvana --help` need not import Keras.
+LOSS_CHOICES = ("bce-dice", "bce-dice-lovasz")
 
 
 def _augment(choice: str):
@@ -204,6 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         workers=args.workers,
         mixed_precision=args.mixed_precision,
         distribute=args.distribute,
+        loss=args.loss,
     )
     data = {
         "folders": [str(layout.root)],
@@ -394,6 +397,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for final epochs on the turntable's own framing; none",
     )
     p.add_argument("--no-augment", action="store_true", help="same as --augment none")
+    p.add_argument(
+        "--loss",
+        choices=LOSS_CHOICES,
+        default="bce-dice",
+        help="bce-dice: cross-entropy + (1 - Dice) (default); bce-dice-lovasz: plus the "
+        "Lovasz hinge, for the last epochs (a resumed run may switch)",
+    )
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs)")
     p.add_argument("--distribute", action="store_true", help="data parallel over all devices")
     p.set_defaults(func=cmd_train)

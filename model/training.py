@@ -26,7 +26,7 @@ import numpy as np
 from model.backend import accelerators, backend_name, data_parallel, set_mixed_precision
 from model.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
 from model.dataset import ImageRecord, parse_image_name, split_by_car
-from model.losses import CUSTOM_OBJECTS, bce_dice_loss, dice_coef
+from model.losses import CUSTOM_OBJECTS, LOSSES, dice_coef
 from model.network import build_segnet, preset_size
 from model.pipeline import Augment, MaskSequence
 from model.train_callbacks import (
@@ -71,6 +71,7 @@ class TrainConfig:
     workers: int = 2
     cache: bool = True
     mixed_precision: bool = False
+    loss: str = "bce-dice"  # a key of model.losses.LOSSES
     tensorboard: bool = True
     distribute: bool = False  # data parallel over all devices (MirroredStrategy/DataParallel)
 
@@ -97,13 +98,22 @@ def load_keras_model(path: Path) -> keras.Model:
     )
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
-    optimizer = keras.optimizers.Adam(
-        learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8
-    )
+def compile_model(
+    model: keras.Model,
+    learning_rate: float,
+    loss: str = "bce-dice",
+    optimizer: keras.optimizers.Optimizer | None = None,
+) -> None:
+    """Compile with Adam and `loss`; pass `optimizer` to keep a resumed run's Adam state."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
+    if optimizer is None:
+        optimizer = keras.optimizers.Adam(
+            learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8
+        )
     # XLA pays off on accelerators; on a CPU it compiles slower and runs no faster.
     jit = "auto" if accelerators() else False
-    model.compile(optimizer=optimizer, loss=bce_dice_loss, metrics=[dice_coef], jit_compile=jit)
+    model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=[dice_coef], jit_compile=jit)
 
 
 def _fresh_state(config: TrainConfig) -> dict:
@@ -162,6 +172,9 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
         model = load_keras_model(out / LAST_NAME)
         # A resumed run may ask for a new learning rate (a manual step decay).
         model.optimizer.learning_rate.assign(config.learning_rate)
+        if model.loss is not LOSSES.get(config.loss):
+            # ... or a new loss (e.g. the Lovasz hinge for the last epochs).
+            compile_model(model, config.learning_rate, config.loss, optimizer=model.optimizer)
         return model, state
     with _dtype_policy(config.mixed_precision):
         if config.base_model is not None:
@@ -175,7 +188,7 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
             model = build_segnet(h, w, config.width_multiplier)
             if config.init_weights is not None:
                 _transfer_weights(Path(config.init_weights), model)
-    compile_model(model, config.learning_rate)
+    compile_model(model, config.learning_rate, config.loss)
     return model, _fresh_state(config)
 
 
