@@ -68,9 +68,5 @@ def bce_dice_lovasz(y_true, y_pred):
 # The names `carvana train --loss` accepts.
 LOSSES = {"bce-dice": bce_dice_loss, "bce-dice-lovasz": bce_dice_lovasz}
 
-CUSTOM_OBJECTS = {
-    "dice_coef": dice_coef,
-    "bce_dice_loss": bce_dice_loss,
-    "lovasz_hinge": lovasz_hinge,
-    "bce_dice_lovasz": bce_dice_lovasz,
-}
+# Keyed by function name, the name a saved .keras file refers to them by.
+CUSTOM_OBJECTS = {f.__name__: f for f in (dice_coef, bce_dice_loss, lovasz_hinge, bce_dice_lovasz)}
