@@ -162,7 +162,7 @@ def _run_training(config, data: dict, store_dir: Path, parent: str | None, thres
 
 AUGMENT_CHOICES = ("seed", "flip", "none")
 # The keys of model.losses.LOSSES, spelled out so `carvana --help` need not import Keras.
-LOSS_CHOICES = ("bce-dice", "bce-dice-lovasz")
+LOSS_CHOICES = ("bce-dice", "bce-dice-lovasz", "lovasz")
 
 
 def _augment(choice: str):
@@ -402,7 +402,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=LOSS_CHOICES,
         default="bce-dice",
         help="bce-dice: cross-entropy + (1 - Dice) (default); bce-dice-lovasz: plus the "
-        "Lovasz hinge, for the last epochs (a resumed run may switch)",
+        "Lovasz hinge, for the last epochs (a resumed run may switch); lovasz: the hinge "
+        "alone, to fine-tune a model already trained with one of the others",
     )
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs)")
     p.add_argument("--distribute", action="store_true", help="data parallel over all devices")

@@ -66,7 +66,9 @@ def bce_dice_lovasz(y_true, y_pred):
 
 
 # The names `carvana train --loss` accepts.
-LOSSES = {"bce-dice": bce_dice_loss, "bce-dice-lovasz": bce_dice_lovasz}
+# "lovasz" alone is the paper's own recipe: train with cross-entropy first, then fine-tune
+# on the hinge only, so nothing but the IoU surrogate moves the boundary.
+LOSSES = {"bce-dice": bce_dice_loss, "bce-dice-lovasz": bce_dice_lovasz, "lovasz": lovasz_hinge}
 
 # Keyed by function name, the name a saved .keras file refers to them by.
 CUSTOM_OBJECTS = {f.__name__: f for f in (dice_coef, bce_dice_loss, lovasz_hinge, bce_dice_lovasz)}

@@ -175,6 +175,10 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
         if model.loss is not LOSSES.get(config.loss):
             # ... or a new loss (e.g. the Lovasz hinge for the last epochs).
             compile_model(model, config.learning_rate, config.loss, optimizer=model.optimizer)
+            # Validation losses under the old loss are on another scale: keeping the old
+            # best would stop best.keras from ever moving and run out the patience.
+            log.info("loss is now %s: best validation loss and patience start over", config.loss)
+            state.update(best_val_loss=math.inf, wait=0)
         return model, state
     with _dtype_policy(config.mixed_precision):
         if config.base_model is not None:
@@ -368,6 +372,7 @@ def run_meta(
         "data": data,
         "val_dice": _finite_or_none(result.best_val_dice) if result.best_val_dice else None,
         "val_loss": _finite_or_none(result.best_val_loss),
+        "loss": config.loss,
         "epochs": len(next(iter(result.history.values()), [])),
         "cancelled": result.cancelled,
         "parent": parent,

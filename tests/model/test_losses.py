@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -89,6 +91,14 @@ def test_a_resumed_run_switches_loss_and_keeps_its_adam_state(tiny_pairs, tmp_pa
     resumed = load_keras_model(tmp_path / LAST_NAME)  # reloads in safe mode: registered
     assert resumed.loss is bce_dice_lovasz
     assert int(resumed.optimizer.iterations) == 2 * steps  # Adam went on, not restarted
+    # The new loss is on another scale, so its first epoch is the new best, whatever it is.
+    assert result.best_val_loss == pytest.approx(result.history["val_loss"][-1])
+    config.epochs, config.loss = 3, "lovasz"  # then the hinge alone, the paper's fine-tune
+    result = train(config)
+    assert result.epochs_run == 1 and np.isfinite(result.history["loss"]).all()
+    hinge_only = load_keras_model(tmp_path / LAST_NAME)
+    assert hinge_only.loss is lovasz_hinge
+    assert int(hinge_only.optimizer.iterations) == 3 * steps
 
 
 def test_train_command_takes_the_lovasz_loss(tiny_pairs, tmp_path):
@@ -98,3 +108,5 @@ def test_train_command_takes_the_lovasz_loss(tiny_pairs, tmp_path):
     assert main([*args, "--loss", "bce-dice-lovasz"]) == 0
     model = load_keras_model(tmp_path / "runs" / "lv" / LAST_NAME)
     assert model.loss is bce_dice_lovasz
+    (stored,) = tmp_path.glob("v*/model.json")  # the model store records the loss used
+    assert json.loads(stored.read_text())["loss"] == "bce-dice-lovasz"
