@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from carvana_gui.gui_core import import_model_stack
 from carvana_gui.model_worker import JobContext, ModelWorker
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class AutoMaskResult:
 
 
 def _discover(ctx: JobContext) -> ActiveModel | None:
-    import keras  # noqa: F401  (warm-up: the slow import happens here, off the GUI thread)
+    import_model_stack()  # warm-up: the slow import happens here, off the GUI thread
 
     from model.model_store import ModelStore, resolve_default_model, user_models_dir
 

@@ -1,19 +1,28 @@
 """Keep the GUI thread responsive while the model trains on a small CPU.
 
-Two measures, both measured with bench/bench_latency.py:
+Three measures, all measured with bench/bench_latency.py:
 - TensorFlow's thread pools are capped (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS,
   read once when TensorFlow starts in the model worker) so one core stays free for Qt.
 - Every thread except the GUI thread gets a lower OS priority (Linux: a per-thread nice
   value). Keras does plenty of pure-Python work per epoch (checkpoint saving, tracing),
   and the GUI thread must win the CPU, and with it the GIL, whenever it has an event.
+- No garbage collection while the worker imports TensorFlow or loads a model. A full
+  collection runs in whichever thread happens to allocate and holds the GIL throughout;
+  during TensorFlow's import the heap grows by millions of objects and each full pass took
+  50-220 ms (logged with gc.callbacks on the 2-core box), so the window froze that long.
+  What the import creates lives as long as the process, so it is then frozen out of the
+  collector's view (gc.freeze) and later full collections stay short.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -55,3 +64,38 @@ def lower_background_priority(nice: int = BACKGROUND_NICE) -> int:
             continue
     log.debug("lowered the priority of %d background threads", changed)
     return changed
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (a big import or a model load).
+
+    Objects are still freed by reference counting; only the full passes that would hold
+    the GIL for a long time wait until the block ends. Nesting is safe.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_model_stack = {"frozen": False}
+
+
+def import_model_stack() -> None:
+    """Import Keras/TensorFlow with the collector paused, then freeze what the import made.
+
+    Frozen objects are never scanned again, so later full collections skip the whole
+    import-time heap (modules, functions, classes: nothing there ever becomes garbage).
+    Only the first call freezes: models loaded later must stay collectable when replaced.
+    """
+    if _model_stack["frozen"]:
+        return
+    with collector_paused():
+        import keras  # noqa: F401  (the slow import: call this off the GUI thread)
+
+        gc.freeze()
+        _model_stack["frozen"] = True

@@ -21,6 +21,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from carvana_gui.gui_core import collector_paused, import_model_stack
+
 log = logging.getLogger(__name__)
 
 
@@ -65,13 +67,15 @@ class _WorkerThread(QThread):
         self._predictors: dict[Path, tuple[float, Any]] = {}
 
     def cached_predictor(self, path: Path) -> Any:
-        from model.predictor import Predictor  # keras is only ever imported in this thread
+        import_model_stack()  # keras is only ever imported in this thread
+        from model.predictor import Predictor
 
         mtime = path.stat().st_mtime
         cached = self._predictors.get(path)
         if cached is None or cached[0] != mtime:
             log.info("loading model %s", path)
-            self._predictors[path] = (mtime, Predictor.load(path))
+            with collector_paused():  # a load makes ~10^5 objects: no full passes meanwhile
+                self._predictors[path] = (mtime, Predictor.load(path))
         return self._predictors[path][1]
 
     def run(self) -> None:

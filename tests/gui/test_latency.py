@@ -77,3 +77,37 @@ def test_event_loop_never_stalls_while_fine_tuning(tmp_path):
             for t in tries
         )
     )
+
+
+GC_PROBE = """
+import gc, json, sys
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "stop" and collections.append(info["generation"]))
+from carvana_gui.gui_core import collector_paused, import_model_stack
+before = len(collections)
+import_model_stack()
+during = len(collections) - before
+frozen = gc.get_freeze_count()
+import_model_stack()  # a second call must not freeze again (later models stay collectable)
+again = gc.get_freeze_count()
+try:
+    with collector_paused():
+        raise RuntimeError
+except RuntimeError:
+    pass
+print(json.dumps({"during": during, "frozen": frozen, "again": again, "enabled": gc.isenabled()}))
+"""
+
+
+def test_importing_the_model_stack_runs_no_collection_and_freezes_its_heap():
+    # Full collections hold the GIL: during TensorFlow's import they took 50-220 ms each,
+    # frozen GUI time. Fresh interpreter: keras must not be imported yet.
+    run = subprocess.run(
+        [sys.executable, "-c", GC_PROBE], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["during"] == 0, figures
+    assert figures["frozen"] > 100_000, figures  # TensorFlow + Keras: hundreds of thousands
+    assert figures["again"] == figures["frozen"], figures
+    assert figures["enabled"], figures
