@@ -17,6 +17,7 @@ Three measures, all measured with bench/bench_latency.py:
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -82,9 +83,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-_model_stack = {"frozen": False}
-
-
+@functools.cache  # runs once per process
 def import_model_stack() -> None:
     """Import Keras/TensorFlow with the collector paused, then freeze what the import made.
 
@@ -92,10 +91,7 @@ def import_model_stack() -> None:
     import-time heap (modules, functions, classes: nothing there ever becomes garbage).
     Only the first call freezes: models loaded later must stay collectable when replaced.
     """
-    if _model_stack["frozen"]:
-        return
     with collector_paused():
         import keras  # noqa: F401  (the slow import: call this off the GUI thread)
 
         gc.freeze()
-        _model_stack["frozen"] = True

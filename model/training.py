@@ -183,8 +183,8 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
         return model, state
     with _dtype_policy(config.mixed_precision):
         if config.base_model is not None:
-            # The shipped default stores float16 weights; trained as float16, Adam's updates
-            # underflow and the loss turns NaN at once, so every base trains as float32.
+            # The shipped default stores float16 weights. Trained as float16 layers its loss
+            # is NaN from the first batch (and slow on CPUs), so every base trains as float32.
             model = to_float32(load_keras_model(Path(config.base_model)))
             expected = (None, *config.input_size, 3)
             if tuple(model.input_shape) != expected:
