@@ -104,6 +104,19 @@ class ModelLoop:
         self.versions.current_changed.connect(self.use_model)
         self.batch.mask_saved.connect(w.table_model.refresh_image)
         self.batch.batch_finished.connect(lambda *_: self.effort.refresh())
+        self.batch.batch_finished.connect(self._mask_open_image_too)
+
+    def _mask_open_image_too(self, result) -> None:
+        """The batch leaves the open image to the editor; if it is still empty, mask it there.
+
+        Through the editor's own auto-mask: one undoable step on the canvas, never a file
+        written under the person's brush.
+        """
+        w = self.window
+        if result is None or w.current is None:
+            return
+        if w.current.record.image_id in result.protected_ids and not w.document.mask.any():
+            w.auto_mask()
 
     def active_model(self) -> tuple[Path, str] | None:
         """(model file, version name) the window predicts with, if any."""

@@ -91,6 +91,7 @@ class BatchResult:
     total: int
     saved: int = 0
     skipped_hand_made: int = 0  # edited/reviewed while the job ran
+    protected_ids: list[str] = field(default_factory=list)  # kept out by protect() (open ones)
     cancelled: bool = False
     seconds: float = 0.0
     saved_ids: list[str] = field(default_factory=list)
@@ -100,6 +101,8 @@ class BatchResult:
         text = f"auto-masked {self.saved}/{self.total} images ({rate:.2f} images/s)"
         if self.skipped_hand_made:
             text += f", {self.skipped_hand_made} left alone (edited meanwhile)"
+        if self.protected_ids:
+            text += f", {len(self.protected_ids)} left to the editor (open there)"
         return text + (", cancelled" if self.cancelled else "")
 
 
@@ -126,8 +129,10 @@ def run_batch_predict(
     try:
         for done, (path, prediction) in enumerate(stream, start=1):
             image_id = image_id_of(path)
-            if is_hand_made(project, image_id) or (protect is not None and protect(image_id)):
+            if is_hand_made(project, image_id):
                 result.skipped_hand_made += 1
+            elif protect is not None and protect(image_id):
+                result.protected_ids.append(image_id)
             else:
                 project.save_auto_mask(image_id, prediction.mask, model_version)
                 result.saved += 1

@@ -49,7 +49,8 @@ def test_batch_skips_hand_edited_and_open_image(setup, qtbot):
     with qtbot.waitSignal(panel.batch_finished, timeout=120_000) as done:
         panel.start()
     result = done.args[0]
-    assert (result.saved, result.skipped_hand_made) == (13, 1)
+    assert (result.saved, result.skipped_hand_made) == (13, 0)
+    assert result.protected_ids == [recs[3].image_id]
     assert np.array_equal(project.load_mask(recs[0].image_id), hand)
     assert np.array_equal(project.load_auto_mask(recs[1].image_id), hand)
     assert project.status(recs[1].image_id) == "reviewed"
@@ -77,3 +78,34 @@ def test_cancel_keeps_finished_masks(setup, qtbot):
     assert 1 <= len(saved) < len(recs)
     assert EditsProject(project.root).status(saved[0].image_id) == "auto"  # status on disk
     assert "Cancelled" in panel.status_label.text()
+
+
+@pytest.mark.slow
+def test_window_auto_masks_the_open_image_the_batch_left_to_it(
+    qtbot, isolated_config, image_folder, tmp_path
+):
+    from conftest import open_window
+
+    from model.model_store import ModelStore, user_models_dir
+
+    store = ModelStore(user_models_dir())
+    tiny = save_tiny_model(tmp_path / "tiny.keras")
+    store.set_current(store.add(tiny, {"preset": "128x128"}).version)
+    window = open_window(qtbot, image_folder, tmp_path / "edits", discover=True)
+    qtbot.waitUntil(lambda: window.automask.model is not None, timeout=60_000)
+    open_id = window.current.record.image_id
+    assert not window.document.mask.any()
+    panel = window.model_loop.batch
+    panel.refresh_counts()
+    with (
+        qtbot.waitSignal(window.automask.result_ready, timeout=120_000) as auto,
+        qtbot.waitSignal(panel.batch_finished, timeout=120_000) as done,
+    ):
+        panel.start()
+    assert done.args[0].protected_ids == [open_id]
+    assert "1 left to the editor" in panel.status_label.text()
+    assert auto.args[0].image_id == open_id  # the editor's own auto-mask, on the canvas
+    assert np.array_equal(window.document.mask, auto.args[0].mask)
+    qtbot.waitUntil(lambda: window.project.status(open_id) == "auto", timeout=5_000)
+    assert all(window.project.status(r.image_id) == "auto" for r in window.records.values())
+    window.close()

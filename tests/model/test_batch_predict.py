@@ -116,8 +116,9 @@ def test_protect_callback_and_cancel(tmp_path):
         should_stop=lambda: len(predictor.asked) >= 2,
     )
     assert result.cancelled
-    assert (result.saved, result.skipped_hand_made) == (1, 1)
+    assert (result.saved, result.skipped_hand_made, result.protected_ids) == (1, 0, ["car_01"])
     assert result.saved_ids == ["car_02"]
+    assert "1 left to the editor" in result.summary()
     assert project.entry("car_01").model_version == "v1"  # protected: untouched
     assert project.entry("car_05").status == "no-mask"  # never reached
     assert predictor.closed  # background prefetch stopped
