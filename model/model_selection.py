@@ -150,15 +150,16 @@ def record_version(
 ) -> ModelInfo:
     """Store the new model with both scores in its JSON; make it current only if accepted."""
     meta = dict(meta)
+    new_dice = decision.new_dice if math.isfinite(decision.new_dice) else None  # JSON has no NaN
     meta["selection"] = {
-        "holdout_dice_new": decision.new_dice,
+        "holdout_dice_new": new_dice,
         "holdout_dice_parent": decision.current_dice,
         "holdout_images": decision.holdout_images,
         "accepted": decision.accept,
         "reason": decision.reason,
         "override": False,
     }
-    meta["val_dice"] = decision.new_dice
+    meta["val_dice"] = new_dice
     info = store.add(model_file, meta, label)
     if decision.accept:
         store.set_current(info.version)

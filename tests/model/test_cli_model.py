@@ -8,7 +8,7 @@ import pytest
 
 from model.cli import main
 from model.masks import read_mask
-from model.model_store import ModelStore
+from model.model_store import ModelStore, read_model_meta
 from model.submission import validate_submission
 from tiny_carvana import IMAGE_HW, make_image_folder
 
@@ -65,15 +65,94 @@ def test_export_and_predict_with_the_stored_model(trained, tmp_path):
     assert len(list((out / "probabilities").glob("*.png"))) == 6
 
 
-def test_finetune_adds_a_child_version(trained, monkeypatch):
+def _finetune_args(train_dir, masks_dir, models, base) -> list[str]:
+    args = ["finetune", str(train_dir), str(masks_dir), "--model", str(base)]
+    return [*args, "--epochs", "1", "--workers", "1", "--out", str(models)]
+
+
+def _fake_scores(monkeypatch, new: float, base: float) -> None:
+    """Held-out Dice of the new model (scored first) and of the base (scored second)."""
+    from model.metrics import DiceReport
+
+    calls = iter([new, base])
+    monkeypatch.setattr(
+        "model.model_selection.score_predictor",
+        lambda predictor, records: DiceReport({r.image_id: next(calls) for r in records[:1]}),
+    )
+
+
+def test_finetune_adds_a_child_version_scored_against_its_parent(trained, capsys):
     _, train_dir, masks_dir, models, _ = trained
-    parent = ModelStore(models).current()
-    args = ["finetune", str(train_dir), str(masks_dir), "--model", str(parent.path)]
-    args += ["--epochs", "1", "--workers", "1", "--out", str(models)]
-    assert main(args) == 0
-    child = ModelStore(models).current()
+    store = ModelStore(models)
+    parent = store.current()
+    assert main(_finetune_args(train_dir, masks_dir, models, parent.path)) == 0
+    child = store.versions()[-1]
     assert child.version != parent.version and child.meta["parent"] == parent.version
     assert child.meta["data"]["images"] == 6
+    selection = child.meta["selection"]
+    assert selection["holdout_images"] == 2  # the held-out car's two angles
+    assert 0.0 <= selection["holdout_dice_new"] <= 1.0
+    assert 0.0 <= selection["holdout_dice_parent"] <= 1.0
+    # current only if it won (the tiny run may go either way: the rule is what is tested)
+    won = selection["holdout_dice_new"] > selection["holdout_dice_parent"]
+    assert selection["accepted"] == won
+    assert store.current().version == (child.version if won else parent.version)
+    assert "held-out Dice at full resolution" in capsys.readouterr().out
+
+
+def test_a_worse_finetune_is_kept_aside_and_can_be_chosen(trained, capsys, monkeypatch):
+    _, train_dir, masks_dir, models, _ = trained
+    store = ModelStore(models)
+    parent = store.current()
+    _fake_scores(monkeypatch, new=0.90, base=0.95)
+    assert main(_finetune_args(train_dir, masks_dir, models, parent.path)) == 0
+    worse = store.versions()[-1]
+    assert store.current().version == parent.version  # unchanged
+    out = capsys.readouterr().out
+    assert "kept aside" in out and f"--use {worse.version}" in out
+    assert worse.meta["selection"]["accepted"] is False
+
+    assert main(["models", "--out", str(models)]) == 0
+    listing = capsys.readouterr().out
+    assert f"* {parent.version}" in listing
+    assert f"  {worse.version}" in listing and "0.9000 vs parent 0.9500 (kept aside)" in listing
+
+    assert main(["models", "--out", str(models), "--use", worse.version]) == 0
+    assert store.current().version == worse.version
+    assert read_model_meta(worse.path)["selection"]["override"] is True
+    assert main(["models", "--out", str(models), "--use", "v999"]) == 1
+    assert "v999" in capsys.readouterr().err
+    store.set_current(parent.version)
+
+
+def test_a_better_finetune_or_make_current_becomes_current(trained, monkeypatch):
+    _, train_dir, masks_dir, models, _ = trained
+    store = ModelStore(models)
+    parent = store.current()
+    _fake_scores(monkeypatch, new=0.97, base=0.95)
+    assert main(_finetune_args(train_dir, masks_dir, models, parent.path)) == 0
+    better = store.current()
+    assert better.version != parent.version and better.meta["selection"]["accepted"] is True
+
+    _fake_scores(monkeypatch, new=0.90, base=0.95)
+    args = [*_finetune_args(train_dir, masks_dir, models, better.path), "--make-current"]
+    assert main(args) == 0
+    forced = store.current()
+    assert forced.version != better.version
+    assert "--make-current" in forced.meta["selection"]["reason"]
+    store.set_current(parent.version)
+
+
+def test_a_finetune_on_one_car_has_nothing_to_compare_on(trained, tmp_path, capsys):
+    _, _, _, models, _ = trained
+    parent = ModelStore(models).current()
+    train_dir, masks_dir = make_image_folder(tmp_path / "one", cars=1, angles=2)
+    store = tmp_path / "store"
+    assert main(_finetune_args(train_dir, masks_dir, store, parent.path)) == 0
+    (only,) = ModelStore(store).versions()
+    assert ModelStore(store).current() is None  # nothing proved it better
+    assert only.meta["selection"]["holdout_dice_new"] is None
+    assert "no held-out images" in capsys.readouterr().out
 
 
 def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
