@@ -17,7 +17,7 @@ log = logging.getLogger("carvana")
 
 # Modules that add subcommands; each defines register(subparsers) and sets
 # `func` on its parsers via set_defaults(func=...). func(args) -> int exit code.
-COMMAND_MODULES = ("model.cli_data", "model.cli_model", "model.cli_eval")
+COMMAND_MODULES = ("model.cli_data", "model.cli_model", "model.cli_finetune", "model.cli_eval")
 
 
 class CliError(Exception):

@@ -1,4 +1,4 @@
-"""`carvana train | finetune | models | predict | export`: the network on the command line.
+"""`carvana train | predict | export`: the network on the command line.
 
 Keras is imported inside the commands, not at module level, so `carvana --help` and the
 data commands start instantly. Ctrl-C is cooperative: the first one finishes the current
@@ -14,7 +14,6 @@ import math
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,9 +27,7 @@ from model.masks import atomic_write_bytes, image_size, write_mask
 from model.model_store import (
     MODEL_NAME,
     ModelStore,
-    read_model_meta,
     resolve_default_model,
-    user_models_dir,
 )
 
 log = logging.getLogger(__name__)
@@ -125,7 +122,7 @@ def _progress_printer(bar: tqdm):
     return on_progress
 
 
-def _train_with_bar(config):
+def train_with_bar(config):
     """Run training with a progress bar and cooperative Ctrl-C; None when interrupted."""
     from model.training import read_state, train
 
@@ -149,7 +146,7 @@ def _run_training(config, data: dict, store_dir: Path, parent: str | None, thres
     """Train with a progress bar and Ctrl-C handling; store the best model as current."""
     from model.training import run_meta
 
-    result = _train_with_bar(config)
+    result = train_with_bar(config)
     if result is None:
         return INTERRUPTED
     meta = run_meta(config, result, data, parent=parent, threshold=threshold)
@@ -228,126 +225,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {len(train_recs)} images, validating on {len(val_recs)}; run: {run_dir}")
     parent = str(Path(args.init_from).resolve()) if args.init_from else None
     return _run_training(config, data, Path(args.out), parent=parent, threshold=0.5)
-
-
-def cmd_finetune(args: argparse.Namespace) -> int:
-    from model.training import finetune_config, run_meta
-
-    base = resolve_model(args.model)
-    records = [r for r in list_images(args.images_dir, args.masks_dir) if r.mask_path]
-    if not records:
-        raise CliError(f"{args.masks_dir}: no masks matching the images in {args.images_dir}")
-    pairs = [(r.path, r.mask_path) for r in records]
-    base_meta = read_model_meta(base)
-    store_dir = Path(args.out) if args.out else user_models_dir()
-    config = finetune_config(
-        base,
-        pairs,
-        store_dir / "runs" / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}",
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        val_fraction=args.val_fraction,
-        patience=args.patience,
-        seed=args.seed,
-        workers=args.workers,
-        tensorboard=True,
-    )
-    train_pairs, val_pairs = config.train_pairs, config.val_pairs
-    data = {
-        "folders": [str(Path(args.images_dir).resolve()), str(Path(args.masks_dir).resolve())],
-        "images": len(pairs),
-        "train_images": len(train_pairs),
-        "val_images": len(val_pairs),
-        "val_ids": sorted(Path(p[0]).stem for p in val_pairs),
-    }
-    parent = base.parent.name if base.name == MODEL_NAME else base.name
-    threshold = float(base_meta.get("threshold", 0.5))
-    print(f"fine-tuning {base} on {len(train_pairs)} images, validating on {len(val_pairs)}")
-    result = _train_with_bar(config)
-    if result is None:
-        return INTERRUPTED
-    meta = run_meta(config, result, data, parent=parent, threshold=threshold)
-    meta["run"] = str(Path(config.out_dir).resolve())
-    held_out = {Path(image) for image, _ in val_pairs}
-    decision = _compare_on_held_out(
-        result.model_path, base, [r for r in records if r.path in held_out]
-    )
-    if args.make_current and not decision.accept:
-        decision.accept = True
-        decision.reason += " (made current anyway: --make-current)"
-    from model.model_selection import record_version
-
-    store = ModelStore(store_dir)
-    info = record_version(store, result.model_path, decision, meta, label=Path(config.out_dir).name)
-    print(f"model {info.version}: {info.path}")
-    if decision.accept:
-        print(f"  now the current model: {decision.reason}")
-    else:
-        print(
-            f"  kept aside, the current model is unchanged: {decision.reason}\n"
-            f"  to use it anyway: carvana models --out {store.root} --use {info.version}"
-        )
-    return 0
-
-
-def _compare_on_held_out(new_model: Path, base: Path, held_out: list):
-    """Score the fine-tuned and the base model on the held-out images (full resolution)."""
-    from model.model_selection import Decision, decide, score_predictor
-    from model.predictor import Predictor
-
-    if not held_out:  # all images of one car: nothing unseen to compare on
-        reason = "no held-out images to compare on (they all show one car)"
-        return Decision(float("nan"), None, False, reason, 0)
-    print(f"scoring the new and the base model on {len(held_out)} held-out images")
-    new = score_predictor(Predictor.load(new_model), held_out).mean
-    old = score_predictor(Predictor.load(base), held_out).mean
-    print(f"  held-out Dice at full resolution: new {new:.4f}, base {old:.4f}")
-    return decide(new, old, len(held_out))
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from model.model_selection import override_current
-    from model.model_store import ModelStoreError
-
-    store = ModelStore(Path(args.out) if args.out else user_models_dir())
-    if args.use:
-        try:
-            info = override_current(store, args.use)
-        except ModelStoreError as exc:
-            raise CliError(str(exc)) from None
-        print(f"{info.version} is now the current model of {store.root}")
-        return 0
-    versions = store.versions()
-    if not versions:
-        shipped = resolve_default_model()
-        print(f"{store.root}: no models yet; the default is {shipped or 'not installed'}")
-        return 0
-    current = store.current()
-    print(f"{store.root}:")
-    for info in versions:
-        mark = "*" if current is not None and info.version == current.version else " "
-        print(f"{mark} {info.version}  {_describe_version(info.meta)}")
-    return 0
-
-
-def _describe_version(meta: dict) -> str:
-    """One line: when, from what, and what it scored (held-out Dice when it was compared)."""
-    parts = [str(meta.get("created", "?"))[:16], f"preset {meta.get('preset', '?')}"]
-    if meta.get("parent"):
-        parts.append(f"from {meta['parent']}")
-    selection = meta.get("selection")
-    if isinstance(selection, dict) and selection.get("holdout_images"):
-        new, old = selection.get("holdout_dice_new"), selection.get("holdout_dice_parent")
-        verdict = "kept" if selection.get("accepted") else "kept aside"
-        parts.append(f"held-out Dice {_fmt(new)} vs parent {_fmt(old)} ({verdict})")
-    elif meta.get("val_dice") is not None:
-        parts.append(f"val Dice {_fmt(meta['val_dice'])}")
-    return ", ".join(parts)
-
-
-def _fmt(value) -> str:
-    return f"{value:.4f}" if isinstance(value, int | float) and math.isfinite(value) else "n/a"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -439,7 +316,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return status
 
 
-def _add_training_args(
+def add_training_args(
     parser: argparse.ArgumentParser, epochs: int, batch: int, lr: float, val: float, patience: int
 ) -> None:
     parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
@@ -475,7 +352,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="512x768", help="input size: name or HxW (default 512x768)")
     p.add_argument("--width", type=float, default=0.5, help="width multiplier (default 0.5)")
     p.add_argument("--out", required=True, help="models folder (versions + runs/)")
-    _add_training_args(p, epochs=10, batch=4, lr=1e-4, val=0.1, patience=5)
+    add_training_args(p, epochs=10, batch=4, lr=1e-4, val=0.1, patience=5)
     p.add_argument(
         "--init-from",
         metavar="MODEL",
@@ -501,36 +378,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPUs)")
     p.add_argument("--distribute", action="store_true", help="data parallel over all devices")
     p.set_defaults(func=cmd_train)
-
-    p = subparsers.add_parser(
-        "finetune",
-        help="fine-tune a model on corrected masks",
-        description="Continue training a model on images and their (corrected) masks. The "
-        "result is stored as a new version with the base as its parent; it becomes the "
-        "current model only if it beats the base on the held-out cars (full-resolution "
-        "Dice), unless --make-current.",
-    )
-    p.add_argument("images_dir")
-    p.add_argument("masks_dir")
-    p.add_argument("--model", help="base model (default: the current model)")
-    p.add_argument("--out", help="models folder (default: the user models folder)")
-    p.add_argument(
-        "--make-current",
-        action="store_true",
-        help="make the result current even when it scores no better than the base",
-    )
-    _add_training_args(p, epochs=5, batch=2, lr=5e-5, val=0.2, patience=3)
-    p.set_defaults(func=cmd_finetune)
-
-    p = subparsers.add_parser(
-        "models",
-        help="list the stored model versions, or choose the current one",
-        description="List the versions in a models folder (* marks the current one) with "
-        "their scores, or make one current with --use.",
-    )
-    p.add_argument("--out", help="models folder (default: the user models folder)")
-    p.add_argument("--use", metavar="VERSION", help="make this version the current model")
-    p.set_defaults(func=cmd_models)
 
     p = subparsers.add_parser("predict", help="write a mask for every image in a folder")
     p.add_argument("images_dir")
