@@ -167,7 +167,7 @@ def _run_training(config, data: dict, store_dir: Path, parent: str | None, thres
     return 0
 
 
-AUGMENT_CHOICES = ("seed", "flip", "none")
+AUGMENT_CHOICES = ("seed", "flip", "flip-colour", "none")
 # The keys of model.losses.LOSSES, spelled out so `carvana --help` need not import Keras.
 LOSS_CHOICES = ("bce-dice", "bce-dice-lovasz", "lovasz")
 
@@ -180,6 +180,8 @@ def _augment(choice: str):
         return Augment()
     if choice == "flip":
         return Augment.flips_only()
+    if choice == "flip-colour":
+        return Augment.flips_and_colour()
     return None
 
 
@@ -364,7 +366,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=AUGMENT_CHOICES,
         default="seed",
         help="seed: random shift/scale/rotate/flip (default); flip: horizontal flips only, "
-        "for final epochs on the turntable's own framing; none",
+        "for final epochs on the turntable's own framing; flip-colour: flips plus random "
+        "hue, saturation, contrast and brightness; none",
     )
     p.add_argument("--no-augment", action="store_true", help="same as --augment none")
     p.add_argument(

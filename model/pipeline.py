@@ -22,12 +22,17 @@ from model.network import fits_by_padding
 
 @dataclass(frozen=True)
 class Augment:
-    """Ranges of the random affine warp (fractions of the image size / degrees)."""
+    """Ranges of the random affine warp (fractions of the image size / degrees), and of
+    the colour jitter applied to the image alone (0 turns each off)."""
 
     shift: float = 0.0625
     scale: float = 0.1
     rotate_deg: float = 5.0
     hflip: bool = True
+    brightness: float = 0.0  # multiply by 1 +- this
+    contrast: float = 0.0  # stretch about the image's mean by 1 +- this
+    saturation: float = 0.0  # scale the HSV saturation by 1 +- this
+    hue_deg: float = 0.0  # rotate the hue by up to +- this many degrees
 
     @classmethod
     def none(cls) -> Augment:
@@ -37,6 +42,28 @@ class Augment:
     def flips_only(cls) -> Augment:
         """Horizontal flips without the warp: the turntable's own framing (final epochs)."""
         return cls(shift=0.0, scale=0.0, rotate_deg=0.0, hflip=True)
+
+    @classmethod
+    def flips_and_colour(cls) -> Augment:
+        """Flips plus colour jitter: the turntable's framing, but paint and light vary.
+
+        Car colour is what the hard cases turn on (white cars on the white backdrop, dark
+        sills in their own shadow), and 86 training cars cover few colours.
+        """
+        return cls(
+            shift=0.0,
+            scale=0.0,
+            rotate_deg=0.0,
+            hflip=True,
+            brightness=0.1,
+            contrast=0.1,
+            saturation=0.25,
+            hue_deg=15.0,
+        )
+
+    @property
+    def has_colour(self) -> bool:
+        return bool(self.brightness or self.contrast or self.saturation or self.hue_deg)
 
 
 def load_resized_pair(
@@ -83,9 +110,31 @@ def random_affine(rng: np.random.Generator, size: tuple[int, int], aug: Augment)
     return m
 
 
+def jitter_colour(image: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
+    """uint8 RGB -> uint8 RGB with random hue, saturation, contrast and brightness."""
+    x = image.astype(np.float32) * (1.0 / 255.0)
+    if aug.hue_deg or aug.saturation:
+        hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV)  # float input: H in [0, 360), S and V in [0, 1]
+        if aug.hue_deg:
+            hsv[..., 0] = (hsv[..., 0] + rng.uniform(-aug.hue_deg, aug.hue_deg)) % 360.0
+        if aug.saturation:
+            hsv[..., 1] = np.clip(
+                hsv[..., 1] * rng.uniform(1 - aug.saturation, 1 + aug.saturation), 0, 1
+            )
+        x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    if aug.contrast:
+        mean = float(x.mean())
+        x = (x - mean) * rng.uniform(1 - aug.contrast, 1 + aug.contrast) + mean
+    if aug.brightness:
+        x = x * rng.uniform(1 - aug.brightness, 1 + aug.brightness)
+    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
 def augment_pair(
     image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment
 ) -> tuple[np.ndarray, np.ndarray]:
+    if aug.has_colour:
+        image = jitter_colour(image, rng, aug)
     if not (aug.shift or aug.scale or aug.rotate_deg):
         # Flips only: mirror the arrays rather than resample them (exact and much cheaper).
         if aug.hflip and rng.random() < 0.5:

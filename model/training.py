@@ -117,17 +117,31 @@ def compile_model(
     model.compile(optimizer=optimizer, loss=LOSSES[loss], metrics=[dice_coef], jit_compile=jit)
 
 
-def _fresh_state(config: TrainConfig) -> dict:
+def _config_record(config: TrainConfig) -> dict:
+    """The run's settings as JSON (the pairs left out: they are the data, not settings)."""
     cfg = {k: v for k, v in asdict(config).items() if k not in ("train_pairs", "val_pairs")}
-    cfg = json.loads(json.dumps(cfg, default=str))
+    return json.loads(json.dumps(cfg, default=str))
+
+
+def _fresh_state(config: TrainConfig) -> dict:
     return {
         "epoch": 0,
         "best_val_loss": math.inf,
         "best_val_dice": 0.0,
         "wait": 0,
         "history": {},
-        "config": cfg,
+        "config": _config_record(config),
     }
+
+
+def _record_resumed_config(state: dict, config: TrainConfig) -> None:
+    """A resume may change the lr, loss, augmentation or epochs: `config` says what runs
+    now, and each earlier setting is kept with the epoch it ran until."""
+    now = _config_record(config)
+    if state.get("config") != now:
+        earlier = dict(state.get("config") or {}, until_epoch=state["epoch"])
+        state.setdefault("earlier_configs", []).append(earlier)
+        state["config"] = now
 
 
 class _RecalibrateUnlessCancelled(RecalibrateBatchNorm):
@@ -173,6 +187,7 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
         model = load_keras_model(out / LAST_NAME)
         # A resumed run may ask for a new learning rate (a manual step decay).
         model.optimizer.learning_rate.assign(config.learning_rate)
+        _record_resumed_config(state, config)
         if model.loss is not LOSSES.get(config.loss):
             # ... or a new loss (e.g. the Lovasz hinge for the last epochs).
             compile_model(model, config.learning_rate, config.loss, optimizer=model.optimizer)

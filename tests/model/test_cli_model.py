@@ -179,12 +179,17 @@ def test_augment_choice_reaches_the_run(trained, tmp_path):
     args += ["--epochs", "1", "--batch-size", "2", "--workers", "1", "--out", str(tmp_path)]
     assert main([*args, "--augment", "flip", "--run-name", "flip"]) == 0
     state = json.loads((tmp_path / "runs" / "flip" / "train_state.json").read_text())
+    no_colour = {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue_deg": 0.0}
     assert state["config"]["augment"] == {
         "shift": 0.0,
         "scale": 0.0,
         "rotate_deg": 0.0,
         "hflip": True,
+        **no_colour,
     }
+    assert main([*args, "--augment", "flip-colour", "--run-name", "colour"]) == 0
+    state = json.loads((tmp_path / "runs" / "colour" / "train_state.json").read_text())
+    assert state["config"]["augment"]["hue_deg"] > 0 and state["config"]["augment"]["shift"] == 0
     assert main([*args, "--no-augment", "--run-name", "plain"]) == 0
     state = json.loads((tmp_path / "runs" / "plain" / "train_state.json").read_text())
     assert state["config"]["augment"] is None

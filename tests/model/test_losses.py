@@ -99,6 +99,14 @@ def test_a_resumed_run_switches_loss_and_keeps_its_adam_state(tiny_pairs, tmp_pa
     hinge_only = load_keras_model(tmp_path / LAST_NAME)
     assert hinge_only.loss is lovasz_hinge
     assert int(hinge_only.optimizer.iterations) == 3 * steps
+    # train_state.json says what runs now, and keeps each earlier setting with its epochs.
+    state = json.loads((tmp_path / "train_state.json").read_text())
+    assert state["config"]["loss"] == "lovasz" and state["config"]["epochs"] == 3
+    earlier = state["earlier_configs"]
+    assert [(c["loss"], c["until_epoch"]) for c in earlier] == [
+        ("bce-dice", 1),
+        ("bce-dice-lovasz", 2),
+    ]
 
 
 def test_train_command_takes_the_lovasz_loss(tiny_pairs, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.pipeline import Augment, MaskSequence, augment_pair, load_resized_pair
+from model.pipeline import Augment, MaskSequence, augment_pair, jitter_colour, load_resized_pair
 from tiny_carvana import make_image_folder, records
 
 FLIPS_ONLY = Augment.flips_only()
@@ -51,6 +51,31 @@ def test_the_seed_warp_moves_image_and_mask_together():
     outside = out_mask < 50
     # Bright red lands where the warped mask is set, and nowhere else.
     assert out_image[inside, 0].mean() > 220 and out_image[outside, 0].mean() < 120
+
+
+def test_colour_jitter_repaints_the_image_but_never_the_mask():
+    image, mask = _pattern()
+    aug = Augment.flips_and_colour()
+    outs = []
+    for seed in range(6):
+        out_image, out_mask = augment_pair(image, mask, np.random.default_rng(seed), aug)
+        unflipped = out_image if np.array_equal(out_mask, mask) else out_image[:, ::-1]
+        assert np.array_equal(out_mask, mask) or np.array_equal(out_mask, mask[:, ::-1])
+        assert out_image.dtype == np.uint8 and not np.array_equal(unflipped, image)
+        # colour only: the red "car" stays where the mask is
+        inside, outside = mask == 255, mask == 0
+        assert unflipped[inside, 0].mean() > 180 and unflipped[outside, 0].mean() < 130
+        outs.append(out_image)
+    again = augment_pair(image, mask, np.random.default_rng(0), aug)[0]
+    assert np.array_equal(again, outs[0])  # reproducible per (seed, epoch, batch)
+    assert not Augment.flips_only().has_colour and aug.has_colour
+
+
+def test_hue_and_saturation_leave_a_white_backdrop_white():
+    grey = np.full((8, 8, 3), 230, np.uint8)
+    aug = Augment(shift=0.0, scale=0.0, rotate_deg=0.0, hflip=False, saturation=0.5, hue_deg=90)
+    out = jitter_colour(grey, np.random.default_rng(0), aug)
+    assert np.abs(out.astype(int) - 230).max() <= 1
 
 
 def test_resized_pairs_keep_soft_edges_and_pad_near_misses(tmp_path):
