@@ -45,7 +45,8 @@ class MaskCanvas(pg.GraphicsView):
         self.document = document
         self.viewbox = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.setCentralItem(self.viewbox)
-        self.photo = pg.ImageItem(autoLevels=False, levels=(0, 255))
+        # Row-major by itself, not by a global option the embedding app may not set.
+        self.photo = pg.ImageItem(autoLevels=False, levels=(0, 255), axisOrder="row-major")
         self.mask_item = ArrayImageItem()
         self.confidence_item = ArrayImageItem()
         self.lasso_item = QGraphicsPathItem()

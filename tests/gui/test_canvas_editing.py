@@ -28,6 +28,31 @@ def test_image_and_view_coordinates_round_trip(window):
         assert (int(np.floor(p.x())), int(np.floor(p.y()))) == (x, y)
 
 
+def test_the_photo_is_drawn_row_major_whatever_the_global_pyqtgraph_option(qtbot):
+    """A canvas embedded without create_app() (pyqtgraph's default is column-major) must
+    not show the photo transposed: it was, sideways and cut off, before the fix."""
+    import pyqtgraph as pg
+
+    from carvana_gui.canvas import MaskCanvas
+    from carvana_gui.document import MaskDocument
+
+    previous = pg.getConfigOption("imageAxisOrder")
+    pg.setConfigOptions(imageAxisOrder="col-major")
+    try:
+        canvas = MaskCanvas(MaskDocument())
+        qtbot.addWidget(canvas)
+        image = np.zeros((40, 90, 3), np.uint8)
+        image[:, :30] = (255, 0, 0)  # red left third
+        canvas.set_image(image)
+        rect = canvas.photo.boundingRect()
+        assert (rect.width(), rect.height()) == (90, 40)
+        rendered = canvas.photo.getPixmap().toImage()  # what the view paints
+        assert (rendered.width(), rendered.height()) == (90, 40)
+        assert rendered.pixelColor(5, 20).red() == 255 and rendered.pixelColor(80, 20).red() == 0
+    finally:
+        pg.setConfigOptions(imageAxisOrder=previous)
+
+
 def test_brush_stroke_paints_without_gaps(qtbot, window):
     window.canvas.set_brush_size(3)
     drag(qtbot, window, [(10, 20), (130, 20)])  # one fast move across the image
