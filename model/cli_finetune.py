@@ -73,16 +73,16 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     decision = _compare_on_held_out(
         result.model_path, base, [r for r in records if r.path in held_out]
     )
-    if args.make_current and not decision.accept:
-        decision.accept = True
-        decision.reason += " (made current anyway: --make-current)"
-    from model.model_selection import record_version
+    from model.model_selection import override_current, record_version
 
     store = ModelStore(store_dir)
     info = record_version(store, result.model_path, decision, meta, label=Path(config.out_dir).name)
     print(f"model {info.version}: {info.path}")
     if decision.accept:
         print(f"  now the current model: {decision.reason}")
+    elif args.make_current:  # the user's word beats the score, and the JSON says so
+        override_current(store, info.version)
+        print(f"  now the current model (--make-current), although: {decision.reason}")
     else:
         print(
             f"  kept aside, the current model is unchanged: {decision.reason}\n"
@@ -140,6 +140,8 @@ def _describe_version(meta: dict) -> str:
     if isinstance(selection, dict) and selection.get("holdout_images"):
         new, old = selection.get("holdout_dice_new"), selection.get("holdout_dice_parent")
         verdict = "kept" if selection.get("accepted") else "kept aside"
+        if selection.get("override"):
+            verdict += ", then chosen by hand"
         parts.append(f"held-out Dice {_fmt(new)} vs parent {_fmt(old)} ({verdict})")
     elif meta.get("val_dice") is not None:
         parts.append(f"val Dice {_fmt(meta['val_dice'])}")

@@ -120,6 +120,9 @@ def test_a_worse_finetune_is_kept_aside_and_can_be_chosen(trained, capsys, monke
     assert main(["models", "--out", str(models), "--use", worse.version]) == 0
     assert store.current().version == worse.version
     assert read_model_meta(worse.path)["selection"]["override"] is True
+    capsys.readouterr()
+    assert main(["models", "--out", str(models)]) == 0
+    assert f"* {worse.version}" in capsys.readouterr().out
     assert main(["models", "--out", str(models), "--use", "v999"]) == 1
     assert "v999" in capsys.readouterr().err
     store.set_current(parent.version)
@@ -139,7 +142,8 @@ def test_a_better_finetune_or_make_current_becomes_current(trained, monkeypatch)
     assert main(args) == 0
     forced = store.current()
     assert forced.version != better.version
-    assert "--make-current" in forced.meta["selection"]["reason"]
+    selection = read_model_meta(forced.path)["selection"]
+    assert selection["accepted"] is False and selection["override"] is True  # honest record
     store.set_current(parent.version)
 
 
