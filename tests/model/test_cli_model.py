@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -71,9 +72,20 @@ def _finetune_args(train_dir, masks_dir, models, base) -> list[str]:
 
 
 def _fake_scores(monkeypatch, new: float, base: float) -> None:
-    """Held-out Dice of the new model (scored first) and of the base (scored second)."""
-    from model.metrics import DiceReport
+    """Held-out Dice of the new model (scored first) and of the base (scored second).
 
+    Training is replaced too (the base itself stands in for its fine-tuned copy): these
+    tests are about the keep-or-set-aside rule, and the real run is tested above.
+    """
+    from model.metrics import DiceReport
+    from model.training import TrainResult
+
+    def fake_training(config):
+        return TrainResult(
+            Path(config.base_model), None, {"loss": [0.1]}, 0.1, 0.9, 1, False, False
+        )
+
+    monkeypatch.setattr("model.cli_finetune.train_with_bar", fake_training)
     calls = iter([new, base])
     monkeypatch.setattr(
         "model.model_selection.score_predictor",
