@@ -13,30 +13,10 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
-from model.model_selection import override_current
+from model.model_selection import override_current, version_label
 from model.model_store import ModelInfo, ModelStore
 
 log = logging.getLogger(__name__)
-
-
-def version_label(info: ModelInfo) -> str:
-    """'v003-finetune — Dice 0.9921 vs 0.9910, from v002 (kept aside)'."""
-    meta = info.meta
-    parts = [info.version]
-    selection = meta.get("selection") if isinstance(meta.get("selection"), dict) else None
-    if selection and selection.get("holdout_dice_new") is not None:
-        score = f"Dice {selection['holdout_dice_new']:.4f}"
-        if selection.get("holdout_dice_parent") is not None:
-            score += f" vs {selection['holdout_dice_parent']:.4f}"
-        parts.append(score)
-    elif isinstance(meta.get("val_dice"), int | float):
-        parts.append(f"val Dice {meta['val_dice']:.4f}")
-    if meta.get("parent"):
-        parts.append(f"from {meta['parent']}")
-    text = " — ".join(parts[:2]) + (", " + parts[2] if len(parts) > 2 else "")
-    if selection and not selection.get("accepted") and not selection.get("override"):
-        text += " (kept aside)"
-    return text
 
 
 class ModelVersionsMenu(QObject):

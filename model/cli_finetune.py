@@ -9,7 +9,6 @@ verdict for every version and lets the user overrule it.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -107,7 +106,7 @@ def _compare_on_held_out(new_model: Path, base: Path, held_out: list):
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from model.model_selection import override_current
+    from model.model_selection import override_current, version_label
     from model.model_store import ModelStoreError
 
     store = ModelStore(Path(args.out) if args.out else user_models_dir())
@@ -127,29 +126,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(f"{store.root}:")
     for info in versions:
         mark = "*" if current is not None and info.version == current.version else " "
-        print(f"{mark} {info.version}  {_describe_version(info.meta)}")
+        created = str(info.meta.get("created", "?"))[:16]
+        print(f"{mark} {version_label(info)}  [{created}, preset {info.meta.get('preset', '?')}]")
     return 0
-
-
-def _describe_version(meta: dict) -> str:
-    """One line: when, from what, and what it scored (held-out Dice when it was compared)."""
-    parts = [str(meta.get("created", "?"))[:16], f"preset {meta.get('preset', '?')}"]
-    if meta.get("parent"):
-        parts.append(f"from {meta['parent']}")
-    selection = meta.get("selection")
-    if isinstance(selection, dict) and selection.get("holdout_images"):
-        new, old = selection.get("holdout_dice_new"), selection.get("holdout_dice_parent")
-        verdict = "kept" if selection.get("accepted") else "kept aside"
-        if selection.get("override"):
-            verdict += ", then chosen by hand"
-        parts.append(f"held-out Dice {_fmt(new)} vs parent {_fmt(old)} ({verdict})")
-    elif meta.get("val_dice") is not None:
-        parts.append(f"val Dice {_fmt(meta['val_dice'])}")
-    return ", ".join(parts)
-
-
-def _fmt(value) -> str:
-    return f"{value:.4f}" if isinstance(value, int | float) and math.isfinite(value) else "n/a"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

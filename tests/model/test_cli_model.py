@@ -127,7 +127,8 @@ def test_a_worse_finetune_is_kept_aside_and_can_be_chosen(trained, capsys, monke
     assert main(["models", "--out", str(models)]) == 0
     listing = capsys.readouterr().out
     assert f"* {parent.version}" in listing
-    assert f"  {worse.version}" in listing and "0.9000 vs parent 0.9500 (kept aside)" in listing
+    expected = f"  {worse.version} — Dice 0.9000 vs 0.9500, from {parent.version} (kept aside)"
+    assert expected in listing
 
     assert main(["models", "--out", str(models), "--use", worse.version]) == 0
     assert store.current().version == worse.version
