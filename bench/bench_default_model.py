@@ -31,7 +31,7 @@ def row(label: str, value: str, target: str) -> None:
 
 
 def bench_dice(predictor, data: Path, limit: int | None) -> None:
-    from model.model_eval import score_model, validation_records
+    from model.nn.evaluation import score_model, validation_records
 
     records = validation_records(data, predictor.meta)
     if limit:
@@ -98,8 +98,8 @@ def main() -> int:
     if not (args.data / "train").is_dir():
         print(f"real data not found at {args.data}: nothing to measure")
         return 0
-    from model.model_store import resolve_default_model
-    from model.predictor import Predictor
+    from model.nn.predictor import Predictor
+    from model.store.versions import resolve_default_model
 
     model = args.model or resolve_default_model()
     if model is None:

@@ -178,12 +178,12 @@ def main() -> int:
 
 
 def bench_automask(app, window, tmp: Path) -> None:
-    from model.model_store import ModelStore, resolve_default_model, user_models_dir
+    from model.store.versions import ModelStore, resolve_default_model, user_models_dir
 
     if resolve_default_model() is None:
         import keras
 
-        from model.network import build_segnet
+        from model.nn.network import build_segnet
 
         path = tmp / "segnet_512x768_w05.keras"
         build_segnet(512, 768, width_multiplier=0.5).save(path)

@@ -44,7 +44,7 @@ def _pump(app, until, timeout: float) -> None:
 
 def _base_model(tmp: Path, preset: str, width: float, given: Path | None) -> None:
     """Make sure the (temporary) store has a current model to fine-tune from."""
-    from model.model_store import ModelStore, shipped_model_path, user_models_dir
+    from model.store.versions import ModelStore, shipped_model_path, user_models_dir
 
     store = ModelStore(user_models_dir())
     if given is not None:
@@ -52,7 +52,7 @@ def _base_model(tmp: Path, preset: str, width: float, given: Path | None) -> Non
         return
     if store.current() is not None or shipped_model_path() is not None:
         return
-    from model.network import build_segnet, preset_size
+    from model.nn.network import build_segnet, preset_size
 
     h, w = preset_size(preset)
     path = tmp / "base.keras"
@@ -63,7 +63,7 @@ def _base_model(tmp: Path, preset: str, width: float, given: Path | None) -> Non
 
 def _correct_masks(window, count: int) -> list[str]:
     """Save the ground truth of ``count`` images (two angles per car) as hand edits."""
-    from model.masks import read_mask
+    from model.data.masks import read_mask
 
     by_car: dict[str, list] = {}
     for record in window.records.values():

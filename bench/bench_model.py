@@ -23,12 +23,12 @@ import keras
 import numpy as np
 from bench_paths import CARVANA_DATA as DATA
 
-from model.dataset import list_images
-from model.masks import write_mask
-from model.network import build_segnet, preset_size
-from model.pipeline import Augment, MaskSequence
-from model.predictor import Predictor
-from model.training import compile_model
+from model.data.dataset import list_images
+from model.data.masks import write_mask
+from model.nn.network import build_segnet, preset_size
+from model.nn.pipeline import Augment, MaskSequence
+from model.nn.predictor import Predictor
+from model.nn.training import compile_model
 
 
 def _pairs(data: Path, count: int, scratch: Path) -> list[tuple[Path, Path]]:

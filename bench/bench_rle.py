@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from bench_paths import CARVANA_DATA
 
-from model.masks import read_mask
-from model.rle import CARVANA_SHAPE, rle_decode, rle_encode
+from model.data.masks import read_mask
+from model.kaggle.rle import CARVANA_SHAPE, rle_decode, rle_encode
 
 REAL_MASK = CARVANA_DATA / "train_masks" / "00087a6bd4dc_01_mask.gif"
 

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from model.batch_predict import select_images
-from model.dataset import scan_folder
+from model.data.dataset import scan_folder
 from model.project import EditsProject
+from model.workflows.batch_automask import select_images
 
 
 def main() -> None:

@@ -21,10 +21,10 @@ from bench_paths import CARVANA_DATA, REPO
 
 sys.path.insert(0, str(REPO))
 
-from model.masks import read_image, read_mask
-from model.metrics import dice
-from model.model_eval import validation_records
-from model.predictor import Predictor
+from model.data.masks import read_image, read_mask
+from model.kaggle.metrics import dice
+from model.nn.evaluation import validation_records
+from model.nn.predictor import Predictor
 
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)
 

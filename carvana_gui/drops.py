@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from model.dataset import ImageRecord, parse_image_name
+from model.data.dataset import ImageRecord, parse_image_name
 
 
 class DropTarget(Protocol):

@@ -30,23 +30,23 @@ from carvana_gui.actions import (
     show_about,
     show_shortcuts,
 )
-from carvana_gui.automask import AutoMaskController, AutoMaskResult
-from carvana_gui.autosave import Autosaver
-from carvana_gui.canvas import MaskCanvas
-from carvana_gui.document import MaskDocument
+from carvana_gui.canvas.tools import BrushTool, BucketTool, LassoTool, Tool
+from carvana_gui.canvas.view import MaskCanvas
 from carvana_gui.drops import open_dropped
-from carvana_gui.effort_clock import EffortClock
-from carvana_gui.image_cache import ImageCache, LoadedImage, score_against_truth
-from carvana_gui.image_list import FolderScanThread, ImageListDock, ImageTableModel
+from carvana_gui.editing.autosave import Autosaver
+from carvana_gui.editing.document import MaskDocument
+from carvana_gui.editing.effort_clock import EffortClock
+from carvana_gui.jobs.automask import AutoMaskController, AutoMaskResult
+from carvana_gui.jobs.image_cache import ImageCache, LoadedImage, score_against_truth
+from carvana_gui.jobs.model_worker import ModelWorker
 from carvana_gui.message_box import non_modal_box
-from carvana_gui.model_loop import install_model_loop
-from carvana_gui.model_worker import ModelWorker
+from carvana_gui.panels.image_list import FolderScanThread, ImageListDock, ImageTableModel
+from carvana_gui.panels.model_loop import install_model_loop
+from carvana_gui.panels.status_bar import StatusPanel
+from carvana_gui.panels.toolbar import OverlayControls
 from carvana_gui.settings import Preferences, WindowState
-from carvana_gui.status_panel import StatusPanel
-from carvana_gui.toolbar_widgets import OverlayControls
-from carvana_gui.tools import BrushTool, BucketTool, LassoTool, Tool
-from model.dataset import DataLayout, ImageRecord
-from model.editing import fill_holes
+from model.data.dataset import DataLayout, ImageRecord
+from model.edits.mask_ops import fill_holes
 from model.project import EditsProject, ImageEntry
 
 log = logging.getLogger(__name__)

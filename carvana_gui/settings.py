@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from model.masks import atomic_write_bytes
+from model.data.masks import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.masks import atomic_write_bytes, read_mask, write_mask
+from model.data.masks import atomic_write_bytes, read_mask, write_mask
 
 log = logging.getLogger(__name__)
 

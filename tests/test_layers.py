@@ -16,13 +16,26 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "model"
-PURE_MODULES = ("rle", "masks", "dataset", "metrics", "submission")
+PURE_PACKAGES = ("data", "kaggle", "edits", "store")
 HEAVY = ("keras", "tensorflow", "jax", "PySide6", "pyqtgraph")
 QT = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "carvana_gui")
 
 
 def existing_model_modules() -> list[str]:
-    return sorted(p.stem for p in MODEL_DIR.glob("*.py") if p.stem != "__main__")
+    """Dotted names below model/ ("cli.main", "edits.lifecycle", "__init__"...)."""
+    names = []
+    for path in MODEL_DIR.rglob("*.py"):
+        if path.stem == "__main__":
+            continue
+        parts = path.relative_to(MODEL_DIR).with_suffix("").parts
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        names.append(".".join(parts))
+    return sorted(names)
+
+
+def pure_modules() -> list[str]:
+    return [m for m in existing_model_modules() if m.split(".")[0] in PURE_PACKAGES]
 
 
 def loaded_after_import(module: str, watched: tuple[str, ...]) -> list[str]:
@@ -44,14 +57,15 @@ def loaded_after_import(module: str, watched: tuple[str, ...]) -> list[str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("name", [m for m in PURE_MODULES if (MODEL_DIR / f"{m}.py").exists()])
+@pytest.mark.parametrize("name", pure_modules())
 def test_pure_module_imports_no_framework(name):
     assert loaded_after_import(f"model.{name}", HEAVY) == []
 
 
-def test_all_pure_modules_exist():
+def test_all_pure_packages_exist():
     """The pure layer is the foundation the rest builds on; it must not silently vanish."""
-    assert [m for m in PURE_MODULES if not (MODEL_DIR / f"{m}.py").exists()] == []
+    assert [p for p in PURE_PACKAGES if not (MODEL_DIR / p / "__init__.py").exists()] == []
+    assert "edits.lifecycle" in pure_modules()
 
 
 @pytest.fixture(scope="module")

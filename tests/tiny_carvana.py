@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model.dataset import list_images
-from model.masks import write_mask
+from model.data.dataset import list_images
+from model.data.masks import write_mask
 
 IMAGE_HW = (96, 144)  # small, 2:3 like Carvana, and not the model size (exercises resizing)
 
@@ -45,7 +45,7 @@ def save_tiny_model(path: Path, seed: int = 0) -> Path:
     """A 128x128 SegNet at 1/8 width, compiled-free, saved as .keras."""
     import keras
 
-    from model.network import build_segnet
+    from model.nn.network import build_segnet
 
     keras.utils.set_random_seed(seed)
     model = build_segnet(128, 128, width_multiplier=0.125)

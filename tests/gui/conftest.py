@@ -36,7 +36,7 @@ def isolated_config(tmp_path, monkeypatch):
     """
     monkeypatch.setenv("CARVANA_GUI_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("CARVANA_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setattr("model.model_store.shipped_model_path", lambda: None)
+    monkeypatch.setattr("model.store.versions.shipped_model_path", lambda: None)
     return tmp_path / "config"
 
 

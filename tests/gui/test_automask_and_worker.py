@@ -10,7 +10,7 @@ from conftest import open_window
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from carvana_gui.model_worker import JobCancelledError, ModelWorker
+from carvana_gui.jobs.model_worker import JobCancelledError, ModelWorker
 from tiny_carvana import save_tiny_model
 
 
@@ -22,7 +22,7 @@ def tiny_model_file(tmp_path_factory):
 def test_auto_mask_is_one_undoable_step_with_confidence(
     qtbot, isolated_config, image_folder, tmp_path, tiny_model_file, monkeypatch
 ):
-    from model.model_store import ModelStore, user_models_dir
+    from model.store.versions import ModelStore, user_models_dir
 
     store = ModelStore(user_models_dir())
     info = store.add(tiny_model_file, {"preset": "128x128"})
@@ -53,8 +53,8 @@ def test_auto_mask_is_one_undoable_step_with_confidence(
 def test_flip_tta_is_on_by_default_and_a_menu_switch_turns_it_off(
     qtbot, isolated_config, image_folder, tmp_path, tiny_model_file
 ):
-    from model.model_store import ModelStore, user_models_dir
-    from model.predictor import Predictor
+    from model.nn.predictor import Predictor
+    from model.store.versions import ModelStore, user_models_dir
 
     store = ModelStore(user_models_dir())
     store.set_current(store.add(tiny_model_file, {"preset": "128x128"}).version)
@@ -136,7 +136,7 @@ def test_worker_errors_and_cooperative_cancel(qtbot):
 def test_import_model_validates_and_becomes_current(
     qtbot, isolated_config, image_folder, tmp_path, tiny_model_file
 ):
-    from model.model_store import ModelStore, user_models_dir
+    from model.store.versions import ModelStore, user_models_dir
 
     window = open_window(qtbot, image_folder, tmp_path / "edits", discover=True)
     qtbot.waitUntil(lambda: window.automask.discovered, timeout=60_000)

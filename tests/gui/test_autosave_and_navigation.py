@@ -9,7 +9,7 @@ from conftest import open_window
 from PySide6.QtCore import Qt
 from test_canvas_editing import drag
 
-from model.masks import read_mask
+from model.data.masks import read_mask
 
 
 def _paint(qtbot, window, y=30):
@@ -124,7 +124,7 @@ def test_settings_keep_recent_folder_and_geometry(qtbot, isolated_config, image_
 
 
 def test_model_column_marks_auto_masks_of_another_model_as_stale(qtbot, window):
-    from carvana_gui.image_list import STALE_COLOR
+    from carvana_gui.panels.image_list import STALE_COLOR
 
     model = window.table_model
     first, second = model.record_at(0).image_id, model.record_at(1).image_id

@@ -9,9 +9,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
-from carvana_gui.batch_panel import BatchPanel
-from carvana_gui.model_worker import ModelWorker
-from model.masks import read_mask
+from carvana_gui.jobs.model_worker import ModelWorker
+from carvana_gui.panels.batch import BatchPanel
+from model.data.masks import read_mask
 from model.project import EditsProject
 from tiny_carvana import make_image_folder, records, save_tiny_model
 
@@ -86,7 +86,7 @@ def test_window_auto_masks_the_open_image_the_batch_left_to_it(
 ):
     from conftest import open_window
 
-    from model.model_store import ModelStore, user_models_dir
+    from model.store.versions import ModelStore, user_models_dir
 
     store = ModelStore(user_models_dir())
     tiny = save_tiny_model(tmp_path / "tiny.keras")

@@ -33,8 +33,8 @@ def test_the_photo_is_drawn_row_major_whatever_the_global_pyqtgraph_option(qtbot
     not show the photo transposed: it was, sideways and cut off, before the fix."""
     import pyqtgraph as pg
 
-    from carvana_gui.canvas import MaskCanvas
-    from carvana_gui.document import MaskDocument
+    from carvana_gui.canvas.view import MaskCanvas
+    from carvana_gui.editing.document import MaskDocument
 
     previous = pg.getConfigOption("imageAxisOrder")
     pg.setConfigOptions(imageAxisOrder="col-major")

@@ -13,8 +13,8 @@ import numpy as np
 from conftest import open_window
 from PySide6.QtWidgets import QApplication
 
-from carvana_gui.image_list import ImageListDock, ImageTableModel
-from model.dataset import ImageRecord
+from carvana_gui.panels.image_list import ImageListDock, ImageTableModel
+from model.data.dataset import ImageRecord
 from model.project import ImageEntry
 
 CRASHING_EDITOR = textwrap.dedent(
@@ -23,7 +23,7 @@ CRASHING_EDITOR = textwrap.dedent(
     from pathlib import Path
     from carvana_gui.app import create_app
     from carvana_gui.main_window import MainWindow
-    from model.editing import stroke_segment
+    from model.edits.mask_ops import stroke_segment
 
     app = create_app()
     window = MainWindow(project_dir=Path(sys.argv[2]))

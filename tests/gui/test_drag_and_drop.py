@@ -64,7 +64,7 @@ def test_dropping_an_image_of_the_open_folder_jumps_to_it_and_a_folder_opens(
 def test_dropping_a_keras_file_imports_it_as_the_current_model(
     qtbot, isolated_config, image_folder, tmp_path
 ):
-    from model.model_store import ModelStore, user_models_dir
+    from model.store.versions import ModelStore, user_models_dir
 
     window = open_window(qtbot, image_folder, tmp_path / "edits", discover=True)
     qtbot.waitUntil(lambda: window.automask.discovered, timeout=60_000)

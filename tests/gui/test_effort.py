@@ -8,7 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 
-from carvana_gui.effort_panel import EffortPanel
+from carvana_gui.panels.effort import EffortPanel
 from model.project import EditsProject
 
 

@@ -10,12 +10,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
-from carvana_gui.export_dialog import ExportDialog
-from carvana_gui.model_worker import ModelWorker
-from model.batch_predict import run_batch_predict
-from model.masks import read_mask
+from carvana_gui.jobs.model_worker import ModelWorker
+from carvana_gui.panels.export import ExportDialog
+from model.data.masks import read_mask
+from model.kaggle.rle import rle_decode
 from model.project import EditsProject
-from model.rle import rle_decode
+from model.workflows.batch_automask import run_batch_predict
 from tiny_carvana import IMAGE_HW, make_image_folder, records, save_tiny_model
 
 
@@ -41,7 +41,7 @@ def _rows(path):
 @pytest.mark.slow
 def test_submission_equals_masks_on_disk_and_is_validated(setup, qtbot):
     dialog, project, recs, model, tmp_path = setup
-    from model.predictor import Predictor
+    from model.nn.predictor import Predictor
 
     run_batch_predict(project, [r.path for r in recs[2:]], Predictor.load(model), "v002")
     hand = np.zeros(IMAGE_HW, np.uint8)

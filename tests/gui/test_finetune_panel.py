@@ -9,11 +9,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
-from carvana_gui.finetune_panel import FinetunePanel, format_eta
-from carvana_gui.model_worker import ModelWorker
-from model.masks import read_mask
-from model.model_store import ModelStore, read_model_meta
+from carvana_gui.jobs.model_worker import ModelWorker
+from carvana_gui.panels.finetune import FinetunePanel, format_eta
+from model.data.masks import read_mask
 from model.project import EditsProject
+from model.store.versions import ModelStore, read_model_meta
 from tiny_carvana import make_image_folder, records, save_tiny_model
 
 
@@ -117,8 +117,8 @@ def test_format_eta():
 def test_versions_menu_lists_scores_and_rolls_back(tmp_path, qtbot):
     from PySide6.QtWidgets import QMenu
 
-    from carvana_gui.model_menu import ModelVersionsMenu
-    from model.model_selection import decide, record_version
+    from carvana_gui.panels.versions_menu import ModelVersionsMenu
+    from model.workflows.finetune import decide, record_version
 
     store = ModelStore(tmp_path / "models")
     fake = tmp_path / "m.keras"

@@ -83,7 +83,7 @@ GC_PROBE = """
 import gc, json, sys
 collections = []
 gc.callbacks.append(lambda phase, info: phase == "stop" and collections.append(info["generation"]))
-from carvana_gui.gui_core import collector_paused, import_model_stack
+from carvana_gui.jobs.runtime_tuning import collector_paused, import_model_stack
 before = len(collections)
 import_model_stack()
 during = len(collections) - before

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QColor
 
-from carvana_gui.overlay import bgra, render_confidence, render_mask_patch
-from model.editing import stroke_segment
+from carvana_gui.canvas.overlay import bgra, render_confidence, render_mask_patch
+from model.edits.mask_ops import stroke_segment
 
 COLOR = bgra(QColor("#1e90ff"))
 

@@ -26,9 +26,9 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from tiny_carvana import records
-from model.backend import backend_name, data_parallel
-from model.predictor import Predictor
-from model.training import TrainConfig, train
+from model.nn.backend import backend_name, data_parallel
+from model.nn.predictor import Predictor
+from model.nn.training import TrainConfig, train
 
 pairs = [(r.path, r.mask_path) for r in records(Path({train!r}), Path({masks!r}))]
 with data_parallel(True) as replicas:
@@ -70,7 +70,7 @@ def test_tensorflow_mirrored_strategy_on_two_logical_cpus(data):
     body = TRAIN_SNIPPET.format(
         tests=str(REPO / "tests"), train=str(train), masks=str(masks), out=str(root / "tf")
     )
-    script = "from model.backend import split_cpu_for_tests\nsplit_cpu_for_tests(2)\n"
+    script = "from model.nn.backend import split_cpu_for_tests\nsplit_cpu_for_tests(2)\n"
     script += body + "print(json.dumps(report))\n"
     report = _run(script, {"KERAS_BACKEND": "tensorflow"})
     assert report["backend"] == "tensorflow" and report["replicas"] == 2
@@ -82,7 +82,7 @@ def test_tensorflow_mirrored_strategy_on_two_logical_cpus(data):
 def test_jax_trains_in_data_parallel_and_loads_tensorflow_weights(data, tmp_path):
     root, train, masks = data
     # A model made and run under TensorFlow (this process) ...
-    from model.predictor import Predictor
+    from model.nn.predictor import Predictor
 
     tf_model = save_tiny_model(tmp_path / "tf_made.keras", seed=3)
     image = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
@@ -112,8 +112,8 @@ def test_jax_trains_in_data_parallel_and_loads_tensorflow_weights(data, tmp_path
 def test_mixed_precision_switch_builds_float16_layers_with_a_float32_output():
     import keras
 
-    from model.backend import set_mixed_precision
-    from model.network import build_segnet
+    from model.nn.backend import set_mixed_precision
+    from model.nn.network import build_segnet
 
     previous = keras.mixed_precision.global_policy().name
     try:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.batch_predict import is_stale, run_batch_predict, select_images
-from model.masks import read_mask
+from model.data.masks import read_mask
 from model.project import EditsProject
+from model.workflows.batch_automask import is_stale, run_batch_predict, select_images
 
 SHAPE = (8, 12)
 

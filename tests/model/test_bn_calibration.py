@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from model.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
+from model.nn.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
 
 
 def _bn_model() -> keras.Model:
@@ -46,7 +46,7 @@ def test_callback_recalibrates_once_per_epoch():
     calls = []
     callback = RecalibrateBatchNorm(_batches(2), batches=2)
     callback.set_model(model)
-    import model.bn_calibration as module
+    import model.nn.bn_calibration as module
 
     original = module.recalibrate_batchnorm
     module.recalibrate_batchnorm = lambda *a, **k: calls.append(1) or 2

@@ -1,4 +1,4 @@
-"""End-to-end `carvana` data commands through model.cli.main on small synthetic data."""
+"""End-to-end `carvana` data commands through model.cli.main.main on small synthetic data."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import csv
 import numpy as np
 import pytest
 
-from model.cli import main
-from model.masks import read_mask, write_mask
-from model.progress import progress_bar, progress_counter
-from model.rle import rle_encode
+from model.cli.main import main
+from model.cli.progress import progress_bar, progress_counter
+from model.data.masks import read_mask, write_mask
+from model.kaggle.rle import rle_encode
 
 SHAPE = (6, 10)
 

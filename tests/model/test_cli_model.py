@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from model.cli import main
-from model.masks import read_mask
-from model.model_store import ModelStore, read_model_meta
-from model.submission import validate_submission
+from model.cli.main import main
+from model.data.masks import read_mask
+from model.kaggle.submission import validate_submission
+from model.store.versions import ModelStore, read_model_meta
 from tiny_carvana import IMAGE_HW, make_image_folder
 
 
@@ -77,18 +77,18 @@ def _fake_scores(monkeypatch, new: float, base: float) -> None:
     Training is replaced too (the base itself stands in for its fine-tuned copy): these
     tests are about the keep-or-set-aside rule, and the real run is tested above.
     """
-    from model.metrics import DiceReport
-    from model.training import TrainResult
+    from model.kaggle.metrics import DiceReport
+    from model.nn.training import TrainResult
 
     def fake_training(config):
         return TrainResult(
             Path(config.base_model), None, {"loss": [0.1]}, 0.1, 0.9, 1, False, False
         )
 
-    monkeypatch.setattr("model.cli_finetune.train_with_bar", fake_training)
+    monkeypatch.setattr("model.cli.finetune.train_with_bar", fake_training)
     calls = iter([new, base])
     monkeypatch.setattr(
-        "model.model_selection.score_predictor",
+        "model.workflows.finetune.score_predictor",
         lambda predictor, records: DiceReport({r.image_id: next(calls) for r in records[:1]}),
     )
 
@@ -174,7 +174,7 @@ def test_a_finetune_on_one_car_has_nothing_to_compare_on(trained, tmp_path, caps
 
 def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CARVANA_MODELS_DIR", str(tmp_path / "empty"))
-    monkeypatch.setattr("model.model_store.shipped_model_path", lambda: None)
+    monkeypatch.setattr("model.store.versions.shipped_model_path", lambda: None)
     images = tmp_path / "imgs"
     make_image_folder(images, cars=1, angles=1)
     assert main(["export", str(images / "train"), "-o", str(tmp_path / "s.csv")]) == 1

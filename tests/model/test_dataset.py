@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.dataset import (
+from model.data.dataset import (
     IMAGE_SUFFIXES,
     DataLayout,
     ImageRecord,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.editing import (
+from model.edits.mask_ops import (
     disk_footprint,
     fill_holes,
     fill_polygon,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from model.effort import effort_by_version, read_status_records
+from model.edits.effort import effort_by_version, read_status_records
 from model.project import EditsProject
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model.export import export_submission
-from model.masks import read_image, read_mask
-from model.rle import rle_decode
-from model.submission import validate_submission
+from model.data.masks import read_image, read_mask
+from model.kaggle.rle import rle_decode
+from model.kaggle.submission import validate_submission
+from model.workflows.submission_export import export_submission
 from tiny_carvana import IMAGE_HW, make_image_folder, records
 
 

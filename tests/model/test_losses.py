@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from model.cli import main
-from model.cli_model import LOSS_CHOICES
-from model.losses import LOSSES, bce_dice_lovasz, lovasz_hinge
-from model.training import LAST_NAME, TrainConfig, compile_model, load_keras_model, train
+from model.cli.main import main
+from model.cli.network import LOSS_CHOICES
+from model.nn.losses import LOSSES, bce_dice_lovasz, lovasz_hinge
+from model.nn.training import LAST_NAME, TrainConfig, compile_model, load_keras_model, train
 from tiny_carvana import make_image_folder, records
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.mask_export import export_masks
-from model.masks import read_mask
+from model.data.masks import read_mask
 from model.project import EditsProject
+from model.workflows.mask_export import export_masks
 
 
 def _project(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.masks import (
+from model.data.masks import (
     ImageReadError,
     MaskError,
     atomic_write_bytes,

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from model.masks import write_mask
-from model.metrics import DiceReport, dice, evaluate_masks, mask_source
-from model.rle import rle_encode
+from model.data.masks import write_mask
+from model.kaggle.metrics import DiceReport, dice, evaluate_masks, mask_source
+from model.kaggle.rle import rle_encode
 
 
 def test_dice_values():

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from model.cli import main
-from model.dataset import scan_folder
-from model.model_eval import ModelScore, score_model, training_car_records, validation_records
-from model.predictor import Predictor
+from model.cli.main import main
+from model.data.dataset import scan_folder
+from model.nn.evaluation import ModelScore, score_model, training_car_records, validation_records
+from model.nn.predictor import Predictor
 from tiny_carvana import make_image_folder, save_tiny_model
 
 
@@ -54,7 +54,7 @@ def test_plain_and_tta_variants_score_a_perfect_and_a_mirrored_guess(tmp_path):
     record = scan_folder(train).images[0]
     import cv2
 
-    from model.masks import read_mask
+    from model.data.masks import read_mask
 
     truth = read_mask(record.mask_path).astype(np.float32)
     small = cv2.resize(truth, (128, 128), interpolation=cv2.INTER_AREA)

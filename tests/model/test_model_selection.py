@@ -8,8 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from model.masks import read_mask
-from model.model_selection import (
+from model.data.masks import read_mask
+from model.project import EditsProject
+from model.store.versions import ModelStore, read_model_meta
+from model.workflows.finetune import (
     FinetuneSettings,
     build_training_set,
     corrected_records,
@@ -18,8 +20,6 @@ from model.model_selection import (
     override_current,
     record_version,
 )
-from model.model_store import ModelStore, read_model_meta
-from model.project import EditsProject
 from tiny_carvana import car_id, make_image_folder, records, save_tiny_model
 
 
@@ -151,7 +151,11 @@ def test_cancel_keeps_best_weights_as_a_version(folder, tmp_path):
 
 
 def test_child_process_reports_a_clear_error(folder, tmp_path):
-    from model.finetune_process import FinetuneProcessError, make_request, run_finetune_process
+    from model.workflows.finetune_process import (
+        FinetuneProcessError,
+        make_request,
+        run_finetune_process,
+    )
 
     train, _, project = folder  # nothing corrected yet
     request = make_request(
@@ -162,7 +166,7 @@ def test_child_process_reports_a_clear_error(folder, tmp_path):
 
 
 def test_request_round_trips_records(folder, tmp_path):
-    from model.finetune_process import make_request
+    from model.workflows.finetune_process import make_request
 
     train, masks, project = folder
     recs = records(train, masks)
@@ -182,8 +186,8 @@ def test_request_round_trips_records(folder, tmp_path):
 @pytest.mark.slow
 def test_fine_tuning_the_shipped_default_on_real_corrections(carvana_data, tmp_path):
     """What a fresh install does first: correct a few real images, fine-tune the default."""
-    from model.dataset import list_images
-    from model.model_store import shipped_model_path
+    from model.data.dataset import list_images
+    from model.store.versions import shipped_model_path
 
     shipped = shipped_model_path()
     if shipped is None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from model import model_store
-from model.model_store import (
+from model.store.versions import (
     ModelStore,
     ModelStoreError,
     read_model_meta,

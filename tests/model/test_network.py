@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from model.losses import bce_dice_loss, dice_coef
-from model.network import (
+from model.nn.losses import bce_dice_loss, dice_coef
+from model.nn.network import (
     PRESETS,
     build_segnet,
     check_input_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.pipeline import Augment, MaskSequence, augment_pair, jitter_colour, load_resized_pair
+from model.nn.pipeline import Augment, MaskSequence, augment_pair, jitter_colour, load_resized_pair
 from tiny_carvana import make_image_folder, records
 
 FLIPS_ONLY = Augment.flips_only()

@@ -9,15 +9,15 @@ import keras
 import numpy as np
 import pytest
 
-from model.model_store import write_model_meta
-from model.network import build_segnet
-from model.predictor import (
+from model.nn.network import build_segnet
+from model.nn.predictor import (
     ModelLoadError,
     Prediction,
     Predictor,
     from_model_output,
     to_model_input,
 )
+from model.store.versions import write_model_meta
 from tiny_carvana import save_tiny_model
 
 

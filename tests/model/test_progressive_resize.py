@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from model.cli import main
-from model.training import TrainConfig, load_keras_model, train
+from model.cli.main import main
+from model.nn.training import TrainConfig, load_keras_model, train
 from tiny_carvana import make_image_folder, records, save_tiny_model
 
 
@@ -82,6 +82,6 @@ def test_cli_names_the_run_after_its_starting_model(tmp_path, capsys):
     assert main(args) == 0
     assert (tmp_path / "models" / "runs" / "128x128-w0.125-s0-from-first" / "best.keras").is_file()
     assert "now the current model" in capsys.readouterr().out
-    from model.model_store import ModelStore
+    from model.store.versions import ModelStore
 
     assert ModelStore(tmp_path / "models").current().meta["parent"] == str(donor.resolve())

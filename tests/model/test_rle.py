@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from model.masks import read_mask
-from model.rle import CARVANA_SHAPE, RLEError, parse_rle, rle_decode, rle_encode
+from model.data.masks import read_mask
+from model.kaggle.rle import CARVANA_SHAPE, RLEError, parse_rle, rle_decode, rle_encode
 
 TEST_VECTOR_PREFIX = "879386 40 881253 141 883140 205 885009 17"
 

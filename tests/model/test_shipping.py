@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from model.network import build_segnet
-from model.shipping import has_float16_weights, save_float16, to_float32
+from model.nn.network import build_segnet
+from model.nn.shipping import has_float16_weights, save_float16, to_float32
 
 
 def test_float16_file_is_half_size_and_reloads_as_float32(tmp_path):

@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from model.submission import (
+from model.kaggle.submission import (
     SUBMISSION_HEADER,
     SubmissionError,
     SubmissionWriter,
@@ -193,8 +193,8 @@ def test_rows_longer_than_csvs_default_field_limit_read_back(tmp_path):
     """A noisy full-size mask encodes to megabytes of RLE; our own files must read back."""
     import numpy as np
 
-    from model.rle import CARVANA_SHAPE, rle_decode
-    from model.submission import SubmissionWriter, iter_rle_csv, validate_submission
+    from model.kaggle.rle import CARVANA_SHAPE, rle_decode
+    from model.kaggle.submission import SubmissionWriter, iter_rle_csv, validate_submission
 
     noisy = np.zeros(CARVANA_SHAPE, np.uint8)
     noisy.reshape(-1)[::2] = 1  # alternating pixels: the longest possible RLE

@@ -9,13 +9,13 @@ import keras
 import numpy as np
 import pytest
 
-from model.dataset import list_images
-from model.masks import read_mask
-from model.metrics import dice
-from model.network import build_segnet
-from model.predictor import Predictor
-from model.shipping import save_float16
-from model.training import (
+from model.data.dataset import list_images
+from model.data.masks import read_mask
+from model.kaggle.metrics import dice
+from model.nn.network import build_segnet
+from model.nn.predictor import Predictor
+from model.nn.shipping import save_float16
+from model.nn.training import (
     BEST_NAME,
     LAST_NAME,
     STATE_NAME,
@@ -149,7 +149,7 @@ def test_overfitting_eight_real_images_reaches_high_dice(carvana_data, tmp_path)
 
 
 def test_fine_tuning_a_float16_shipped_model_trains_in_float32(tiny_data, tmp_path):
-    # The shipped default is stored with float16 weights (model.shipping). Fine-tuned as
+    # The shipped default is stored with float16 weights (model.nn.shipping). Fine-tuned as
     # float16, Adam's tiny updates underflow and the very first loss is NaN, so no best
     # checkpoint is ever written and the GUI reports "nothing to keep".
     keras.utils.set_random_seed(0)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from model.editing import stroke_segment
-from model.undo import EditRecorder, UndoHistory
+from model.edits.mask_ops import stroke_segment
+from model.edits.undo import EditRecorder, UndoHistory
 
 
 def _stroke(mask, recorder, p0, p1, value=1):

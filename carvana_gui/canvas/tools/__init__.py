@@ -1,0 +1,8 @@
+"""Editing tools: each turns canvas mouse input into MaskDocument edits."""
+
+from carvana_gui.canvas.tools.base import Tool
+from carvana_gui.canvas.tools.brush import BrushTool
+from carvana_gui.canvas.tools.bucket import BucketTool
+from carvana_gui.canvas.tools.lasso import LassoTool
+
+__all__ = ["BrushTool", "BucketTool", "LassoTool", "Tool"]

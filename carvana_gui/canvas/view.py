@@ -1,0 +1,315 @@
+"""The image canvas: photo, mask overlay, confidence band, brush ring and tool input.
+
+pyqtgraph supplies the zoomable view (wheel zoom around the cursor, middle-button
+pan). Left/right button input for the editing tools is taken from the viewport before
+pyqtgraph sees it, converted to full-resolution image pixels and handed to the active
+tool, so a press paints at once without waiting for a drag threshold. Space held while
+dragging pans; a Space tap is reported as ``space_tapped`` (mark reviewed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen, QWheelEvent
+from PySide6.QtWidgets import QApplication, QGraphicsEllipseItem, QGraphicsPathItem, QWidget
+
+from carvana_gui.canvas.overlay import ArrayImageItem, bgra, render_confidence, render_mask_patch
+from carvana_gui.canvas.tools.base import Tool
+from carvana_gui.editing.document import MaskDocument
+from model.edits.mask_ops import MAX_BRUSH, MIN_BRUSH, Box
+
+
+class _CallbackFilter(QObject):
+    """An event filter object that forwards to a function."""
+
+    def __init__(self, callback, parent: QObject) -> None:
+        super().__init__(parent)
+        self._callback = callback
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        return self._callback(obj, event)
+
+
+class MaskCanvas(pg.GraphicsView):
+    """Shows one image and its mask, and routes mouse input to the active tool."""
+
+    cursor_moved = Signal(int, int)  # image x, y; -1, -1 when outside the image
+    zoom_changed = Signal(float)  # screen pixels per image pixel
+    brush_size_changed = Signal(int)
+    space_tapped = Signal()
+
+    def __init__(self, document: MaskDocument, parent=None) -> None:
+        super().__init__(parent, background=QColor(38, 40, 44))
+        self.document = document
+        self.viewbox = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.setCentralItem(self.viewbox)
+        # Row-major by itself, not by a global option the embedding app may not set.
+        self.photo = pg.ImageItem(autoLevels=False, levels=(0, 255), axisOrder="row-major")
+        self.mask_item = ArrayImageItem()
+        self.confidence_item = ArrayImageItem()
+        self.lasso_item = QGraphicsPathItem()
+        self.ring = QGraphicsEllipseItem()
+        self.ring_shadow = QGraphicsEllipseItem()
+        for z, item in enumerate(
+            (self.photo, self.mask_item, self.confidence_item, self.lasso_item)
+        ):
+            item.setZValue(z)
+            self.viewbox.addItem(item, ignoreBounds=item is not self.photo)
+        for z, (item, color, width) in enumerate(
+            ((self.ring_shadow, QColor(0, 0, 0, 170), 3.0), (self.ring, QColor(255, 255, 255), 1.2))
+        ):
+            pen = QPen(color, width)
+            pen.setCosmetic(True)
+            item.setPen(pen)
+            item.setZValue(10 + z)
+            item.setVisible(False)
+            self.viewbox.addItem(item, ignoreBounds=True)
+        lasso_pen = QPen(QColor(255, 210, 0), 1.5, Qt.PenStyle.DashLine)
+        lasso_pen.setCosmetic(True)
+        self.lasso_item.setPen(lasso_pen)
+        self.confidence_item.setOpacity(0.75)
+
+        self.tool: Tool | None = None
+        self._brush_size = 40
+        self._color = bgra(QColor("#1e90ff"))
+        self._outline = False
+        self._overlay_rgba: np.ndarray | None = None
+        self._space_down = False
+        self._space_used = False
+        self._panning = False
+        self._tool_button: Qt.MouseButton | None = None
+        self._last_image_pos: QPointF | None = None
+        self.viewport().installEventFilter(self)
+        self._space_window: QWidget | None = None
+        self._space_filter = _CallbackFilter(self._filter_space, self)
+        self.viewport().setMouseTracking(True)
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.viewbox.sigRangeChanged.connect(lambda *_: self.zoom_changed.emit(self.zoom()))
+        self.document.mask_changed.connect(self.refresh_mask)
+        self.document.image_loaded.connect(self._on_document_loaded)
+
+    # -- content -----------------------------------------------------------
+    def set_image(self, image: np.ndarray) -> None:
+        """Show a new photo (RGB uint8) and fit it if its size changed."""
+        old = self.photo.image
+        self.photo.setImage(image, autoLevels=False, levels=(0, 255))
+        self.set_confidence(None)
+        if old is None or old.shape[:2] != image.shape[:2]:
+            self.fit()
+
+    def _on_document_loaded(self) -> None:
+        mask = self.document.mask
+        if mask is None:
+            self.mask_item.set_array(None)
+            return
+        if self._overlay_rgba is None or self._overlay_rgba.shape[:2] != mask.shape:
+            self._overlay_rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+            self.mask_item.set_array(self._overlay_rgba)
+        self.refresh_mask(None)
+
+    def refresh_mask(self, box: Box | None = None) -> None:
+        """Redraw the overlay for ``box`` (None: everything) from the document's mask."""
+        mask = self.document.mask
+        if mask is None or self._overlay_rgba is None:
+            return
+        full = (0, 0, mask.shape[0], mask.shape[1])
+        drawn = render_mask_patch(mask, self._overlay_rgba, box or full, self._color, self._outline)
+        if box is None:
+            self.mask_item.update()
+        else:
+            self.mask_item.update_box(drawn)
+
+    def set_overlay_style(self, color: QColor, opacity: float, outline: bool) -> None:
+        changed = outline != self._outline or not np.array_equal(bgra(color), self._color)
+        self._color, self._outline = bgra(color), outline
+        self.mask_item.setOpacity(opacity)
+        if changed:
+            self.refresh_mask(None)
+
+    def set_mask_visible(self, visible: bool) -> None:
+        self.mask_item.setVisible(visible)
+
+    def set_confidence(self, prob: np.ndarray | None, low: float = 0.2, high: float = 0.8) -> None:
+        """Highlight pixels the model was unsure about (None hides the band)."""
+        if prob is None:
+            self.confidence_item.set_array(None)
+        else:
+            self.confidence_item.set_array(render_confidence(prob, low, high, QColor(255, 140, 0)))
+
+    def set_lasso_path(self, points: list[tuple[float, float]] | None) -> None:
+        path = QPainterPath()
+        if points:
+            path.moveTo(points[0][1] + 0.5, points[0][0] + 0.5)
+            for y, x in points[1:]:
+                path.lineTo(x + 0.5, y + 0.5)
+            path.closeSubpath()
+        self.lasso_item.setPath(path)
+
+    # -- view --------------------------------------------------------------
+    def fit(self) -> None:
+        image = self.photo.image
+        if image is not None:
+            h, w = image.shape[:2]
+            self.viewbox.setRange(QRectF(0, 0, w, h), padding=0.01)
+
+    def zoom(self) -> float:
+        (x0, x1), _ = self.viewbox.viewRange()
+        width = self.viewbox.width()
+        return float(width / (x1 - x0)) if x1 > x0 and width > 0 else 1.0
+
+    def one_to_one(self) -> None:
+        """One image pixel per screen pixel, keeping the view centre."""
+        (x0, x1), (y0, y1) = self.viewbox.viewRange()
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        w, h = self.viewbox.width(), self.viewbox.height()
+        self.viewbox.setRange(QRectF(cx - w / 2, cy - h / 2, w, h), padding=0)
+
+    # -- brush -------------------------------------------------------------
+    @property
+    def brush_size(self) -> int:
+        return self._brush_size
+
+    def set_brush_size(self, size: int) -> None:
+        size = int(min(max(size, MIN_BRUSH), MAX_BRUSH))
+        if size != self._brush_size:
+            self._brush_size = size
+            self.brush_size_changed.emit(size)
+            self._move_ring(self._last_image_pos)
+
+    def set_tool(self, tool: Tool) -> None:
+        if self.tool is not None:
+            self.tool.cancel(self)
+        self.tool = tool
+        self._move_ring(self._last_image_pos)
+
+    def _move_ring(self, pos: QPointF | None) -> None:
+        show = pos is not None and self.tool is not None and self.tool.uses_ring
+        for item in (self.ring, self.ring_shadow):
+            item.setVisible(bool(show))
+            if show:
+                r = self._brush_size / 2
+                item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
+
+    # -- coordinates -------------------------------------------------------
+    def viewport_to_image(self, pos: QPointF | QPoint) -> QPointF:
+        return self.viewbox.mapSceneToView(self.mapToScene(QPoint(int(pos.x()), int(pos.y()))))
+
+    def image_to_viewport(self, x: float, y: float) -> QPoint:
+        """Viewport pixel showing image pixel (x, y) (its centre); used by tests and tools."""
+        return self.mapFromScene(self.viewbox.mapViewToScene(QPointF(x + 0.5, y + 0.5)))
+
+    def _pixel(self, pos: QPointF) -> tuple[int, int]:
+        return int(np.floor(pos.y())), int(np.floor(pos.x()))
+
+    # -- input -------------------------------------------------------------
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if obj is not self.viewport():
+            return False
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonPress:
+            return self._on_press(event)
+        if kind == QEvent.Type.MouseMove:
+            return self._on_move(event)
+        if kind == QEvent.Type.MouseButtonRelease:
+            return self._on_release(event)
+        if kind == QEvent.Type.Wheel and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            return self._on_ctrl_wheel(event)
+        if kind == QEvent.Type.Leave:
+            self._last_image_pos = None
+            self._move_ring(None)
+            self.cursor_moved.emit(-1, -1)
+        return False
+
+    def _on_press(self, event: QMouseEvent) -> bool:
+        self.setFocus()
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and self._space_down
+        ):
+            self._panning = True
+            self._space_used = self._space_down or self._space_used
+            return False  # pyqtgraph pans
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return False
+        if self.tool is None or self.document.mask is None or self._tool_button is not None:
+            return True
+        self._tool_button = button
+        y, x = self._pixel(self.viewport_to_image(event.position()))
+        self.tool.press(self, y, x, erase=button == Qt.MouseButton.RightButton)
+        return True
+
+    def _on_move(self, event: QMouseEvent) -> bool:
+        pos = self.viewport_to_image(event.position())
+        self._last_image_pos = pos
+        self._move_ring(pos)
+        y, x = self._pixel(pos)
+        image = self.photo.image
+        inside = image is not None and 0 <= y < image.shape[0] and 0 <= x < image.shape[1]
+        self.cursor_moved.emit(x if inside else -1, y if inside else -1)
+        if self._tool_button is not None and self.tool is not None:
+            self.tool.move(self, y, x)
+            return True
+        return False  # hover, or a pan drag that pyqtgraph handles
+
+    def _on_release(self, event: QMouseEvent) -> bool:
+        if self._panning and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
+            self._panning = False
+            return False
+        if event.button() != self._tool_button:
+            return self._tool_button is not None
+        self._tool_button = None
+        if self.tool is not None:
+            y, x = self._pixel(self.viewport_to_image(event.position()))
+            self.tool.release(self, y, x)
+        return True
+
+    def _on_ctrl_wheel(self, event: QWheelEvent) -> bool:
+        steps = event.angleDelta().y() / 120.0
+        factor = 1.15**steps
+        self.set_brush_size(
+            round(self._brush_size * factor) if abs(factor - 1) > 1e-3 else self._brush_size
+        )
+        return True
+
+    def watch_space_key(self, window: QWidget) -> None:
+        """Take Space key presses anywhere in ``window`` (the list would eat them otherwise)."""
+        self._space_window = window
+        QApplication.instance().installEventFilter(self._space_filter)
+
+    def unwatch_space_key(self) -> None:
+        QApplication.instance().removeEventFilter(self._space_filter)
+
+    def _filter_space(self, obj: QObject, event: QEvent) -> bool:
+        if (
+            event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+            and event.key() == Qt.Key.Key_Space
+            and not event.modifiers()
+            and isinstance(obj, QWidget)
+            and obj.window() is self._space_window
+            and self._space_window.isActiveWindow()
+        ):
+            return self.handle_space(event)
+        return False
+
+    def handle_space(self, event: QKeyEvent) -> bool:
+        """Called by the window's key filter: Space held = pan mode, tapped = ``space_tapped``."""
+        if event.isAutoRepeat():
+            return True
+        if event.type() == QEvent.Type.KeyPress:
+            self._space_down, self._space_used = True, False
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        else:
+            self._space_down = False
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+            if not self._space_used and not self._panning:
+                self.space_tapped.emit()
+        return True
+
+    def is_editing(self) -> bool:
+        return self._tool_button is not None

@@ -1,0 +1,112 @@
+"""The mask being edited, its per-image undo history and change notifications.
+
+Tools and actions change the mask only through this object, which groups the
+changes of one gesture into one undo step (``begin``/``apply``/``end``) and tells
+the canvas which rectangle to repaint. Histories are kept per image, so going back
+to an image keeps its undo steps.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from model.edits.mask_ops import Box, replace_mask
+from model.edits.undo import EditRecorder, UndoHistory
+
+MAX_HISTORIES = 50  # images whose undo history is kept (least recently used dropped)
+
+
+class MaskDocument(QObject):
+    """Current image id + mask, with undo/redo; emits what changed."""
+
+    image_loaded = Signal()
+    mask_changed = Signal(object)  # Box or None (= whole mask)
+    edit_finished = Signal(str)  # label of the undo step just recorded / undone / redone
+    history_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.image_id: str | None = None
+        self.mask: np.ndarray | None = None
+        self._histories: OrderedDict[str, UndoHistory] = OrderedDict()
+        self._recorder: EditRecorder | None = None
+
+    @property
+    def history(self) -> UndoHistory | None:
+        return self._histories.get(self.image_id) if self.image_id else None
+
+    def load(self, image_id: str, mask: np.ndarray) -> None:
+        """Switch to another image; its undo history (if any) is kept."""
+        if self._recorder is not None and self._recorder.active:
+            self.end()
+        self.image_id = image_id
+        self.mask = np.ascontiguousarray(mask, dtype=np.uint8)
+        history = self._histories.pop(image_id, None) or UndoHistory()
+        self._histories[image_id] = history
+        while len(self._histories) > MAX_HISTORIES:
+            self._histories.popitem(last=False)
+        self._recorder = EditRecorder(history)
+        self.image_loaded.emit()
+        self.history_changed.emit()
+
+    # -- grouped edits -----------------------------------------------------
+    def begin(self, label: str) -> None:
+        if self.mask is not None and self._recorder is not None:
+            self._recorder.begin(self.mask, label)
+
+    def apply(self, op: Callable[..., Box | None], *args: object) -> Box | None:
+        """Run one editing operation ``op(mask, *args)`` inside the open gesture."""
+        if self.mask is None or self._recorder is None:
+            return None
+        box = op(self.mask, *args)
+        if box is not None:
+            self._recorder.touch(box)
+            self.mask_changed.emit(box)
+        return box
+
+    def end(self) -> bool:
+        """Close the gesture; True when it changed the mask (one undo step recorded)."""
+        if self.mask is None or self._recorder is None:
+            return False
+        step = self._recorder.finish(self.mask)
+        if step is None:
+            return False
+        self.history_changed.emit()
+        self.edit_finished.emit(step.label)
+        return True
+
+    def edit(self, label: str, op: Callable[..., Box | None], *args: object) -> bool:
+        """A one-shot action (fill holes, bucket, lasso) as one undo step."""
+        self.begin(label)
+        self.apply(op, *args)
+        return self.end()
+
+    def replace(self, new_mask: np.ndarray, label: str) -> bool:
+        """Replace the whole mask (auto-mask, ground truth) as one undoable step."""
+        return self.edit(label, replace_mask, new_mask)
+
+    def clear(self) -> bool:
+        return self.mask is not None and self.replace(np.zeros_like(self.mask), "clear mask")
+
+    # -- history -----------------------------------------------------------
+    def undo(self) -> bool:
+        return self._step(lambda h, m: h.undo(m), "undo")
+
+    def redo(self) -> bool:
+        return self._step(lambda h, m: h.redo(m), "redo")
+
+    def _step(self, fn: Callable[[UndoHistory, np.ndarray], Box | None], label: str) -> bool:
+        history = self.history
+        if history is None or self.mask is None or (self._recorder and self._recorder.active):
+            return False
+        box = fn(history, self.mask)
+        if box is None:
+            return False
+        self.mask_changed.emit(box)
+        self.history_changed.emit()
+        self.edit_finished.emit(label)
+        return True

@@ -1,0 +1,203 @@
+"""Batch auto-mask panel: predict a whole folder (or what is missing or stale) in the background.
+
+The job runs in the window's single model worker and saves each auto-mask as it comes
+(model.workflows.batch_automask), so the list fills in live and a cancel keeps what is done. The
+image open in the editor and every hand-edited or reviewed mask are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from carvana_gui.jobs.model_worker import JobContext, ModelWorker
+from carvana_gui.jobs.runtime_tuning import lower_background_priority
+from carvana_gui.panels.finetune import format_eta
+from model.data.dataset import ImageRecord
+from model.project import EditsProject
+from model.workflows.batch_automask import BatchResult, run_batch_predict, select_images
+
+log = logging.getLogger(__name__)
+
+SELECTION_LABELS = {
+    "all": "All images",
+    "without-mask": "Images without a mask",
+    "stale": "Stale auto-masks (older model)",
+}
+
+ModelSource = Callable[[], tuple[Path, str] | None]  # (model file, version name) or None
+
+
+class BatchPanel(QWidget):
+    """Selection, Start/Cancel, progress bar with images/s and ETA."""
+
+    mask_saved = Signal(str)  # image id whose auto-mask was just written
+    batch_finished = Signal(object)  # BatchResult, or None when cancelled before a result
+
+    def __init__(
+        self, worker: ModelWorker, model_source: ModelSource, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        self.model_source = model_source
+        self.project: EditsProject | None = None
+        self.images: list[ImageRecord] = []
+        self.open_image_id: str | None = None  # read from the worker thread: a plain str swap
+        self.job_id: int | None = None
+        self.result: BatchResult | None = None
+
+        self.selection = QComboBox()
+        for key, label in SELECTION_LABELS.items():
+            self.selection.addItem(label, key)
+        self.selection.currentIndexChanged.connect(self.refresh_counts)
+        self.tta = QCheckBox("Flip TTA (slower, more precise)")
+        self.counts_label = QLabel("")
+        self.counts_label.setWordWrap(True)
+        self.start_button = QPushButton("Auto-mask")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress_bar = QProgressBar()
+        self.status_label = QLabel("Idle")
+        self.status_label.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.selection)
+        layout.addWidget(self.tta)
+        layout.addWidget(self.counts_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+
+        worker.progress.connect(self._on_progress)
+        worker.finished.connect(self._on_finished)
+        worker.errored.connect(self._on_errored)
+        worker.cancelled.connect(self._on_cancelled)
+
+    def set_data(self, project: EditsProject | None, images: list[ImageRecord]) -> None:
+        self.project = project
+        self.images = list(images)
+        self.refresh_counts()
+
+    def selection_key(self) -> str:
+        return self.selection.currentData()
+
+    def set_selection(self, key: str) -> None:
+        self.selection.setCurrentIndex(list(SELECTION_LABELS).index(key))
+
+    def _plan(self) -> tuple[list[Path], int]:
+        source = self.model_source()
+        version = source[1] if source else None
+        paths = [r.path for r in self.images]
+        return select_images(self.project, paths, self.selection_key(), version)
+
+    def refresh_counts(self) -> None:
+        if self.project is None:
+            self.counts_label.setText("Open a folder first.")
+            self.start_button.setEnabled(False)
+            return
+        chosen, protected = self._plan()
+        source = self.model_source()
+        model = source[1] if source else "no model"
+        if self.selection_key() == "stale":
+            stale = len(chosen)
+        else:
+            paths = [r.path for r in self.images]
+            stale = len(select_images(self.project, paths, "stale", source and source[1])[0])
+        self.counts_label.setText(
+            f"{len(chosen)} images to predict with {model}; "
+            f"{protected} hand-edited or reviewed masks are never touched; "
+            f"{stale} auto-masks are stale (made by another model)."
+        )
+        self.start_button.setEnabled(bool(chosen) and source is not None and self.job_id is None)
+
+    def start(self) -> int | None:
+        source = self.model_source()
+        if self.project is None or source is None or self.job_id is not None:
+            return None
+        chosen, _ = self._plan()
+        if not chosen:
+            self.status_label.setText("Nothing to predict for this selection.")
+            return None
+        model_path, _version = source
+        project, tta = self.project, self.tta.isChecked()
+
+        def job(ctx: JobContext) -> BatchResult:
+            lower_background_priority()
+            predictor = ctx.predictor(model_path)
+            return run_batch_predict(
+                project,
+                chosen,
+                predictor,
+                predictor.name,
+                tta,
+                ctx.report,
+                ctx.should_stop,
+                protect=lambda image_id: image_id == self.open_image_id,
+            )
+
+        self.result = None
+        self.progress_bar.setRange(0, len(chosen))
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"Queued {len(chosen)} images…")
+        self.job_id = self.worker.submit(job, "batch auto-mask")
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        return self.job_id
+
+    def cancel(self) -> None:
+        if self.job_id is not None:
+            self.worker.cancel(self.job_id)
+            self.cancel_button.setEnabled(False)
+            self.status_label.setText("Cancelling after this image…")
+
+    @property
+    def running(self) -> bool:
+        return self.job_id is not None
+
+    def _on_progress(self, job_id: int, info: dict) -> None:
+        if job_id != self.job_id or info.get("event") != "image":
+            return
+        self.progress_bar.setValue(info["done"])
+        self.status_label.setText(
+            f"{info['done']}/{info['total']} — {info['images_per_s']:.2f} images/s, "
+            f"ETA {format_eta(info['eta_s'])}"
+        )
+        self.mask_saved.emit(info["image_id"])
+
+    def _done(self, text: str, result: BatchResult | None) -> None:
+        self.job_id = None
+        self.result = result
+        self.status_label.setText(text)
+        self.cancel_button.setEnabled(False)
+        self.refresh_counts()
+        self.batch_finished.emit(result)
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        if job_id == self.job_id:
+            self._done(result.summary() if isinstance(result, BatchResult) else "Done.", result)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if job_id == self.job_id:
+            self._done("Cancelled; every mask finished so far is saved.", None)
+
+    def _on_errored(self, job_id: int, message: str, _traceback: str) -> None:
+        if job_id == self.job_id:
+            self._done(f"Failed: {message}", None)

@@ -1,0 +1,321 @@
+"""The image list: a table model over (possibly 100k) images, a dock, and the folder scan.
+
+One QAbstractTableModel serves every row; filtering and ordering are done with plain
+Python sorts over an index list (fast for 100k rows) instead of a QSortFilterProxyModel
+whose per-comparison Python callbacks would take seconds. Group-by-car keeps the 16
+angles of a car together and shades alternate cars.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QThread,
+    Signal,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from model.data.dataset import ImageRecord, scan_folder
+from model.project import ImageEntry
+from model.workflows.batch_automask import is_stale
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("Image", "Status", "Dice", "Model")
+STALE_COLOR = QColor(235, 120, 60)
+STATUS_LABELS = {"no-mask": "no mask", "auto": "auto", "edited": "edited", "reviewed": "reviewed"}
+STATUS_COLORS = {
+    "no-mask": QColor(140, 140, 140),
+    "auto": QColor(90, 160, 255),
+    "edited": QColor(255, 170, 60),
+    "reviewed": QColor(80, 200, 120),
+}
+FILTERS = {
+    "All images": None,
+    "Not reviewed": ("no-mask", "auto", "edited"),
+    "No mask": ("no-mask",),
+    "Auto-masked": ("auto",),
+    "Edited": ("edited",),
+    "Reviewed": ("reviewed",),
+}
+_INDEX = QModelIndex | QPersistentModelIndex
+
+
+class FolderScanThread(QThread):
+    """Lists a folder off the GUI thread (a 100k-image folder takes a moment)."""
+
+    scanned = Signal(object)  # DataLayout
+    failed = Signal(str)
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def run(self) -> None:
+        try:
+            layout = scan_folder(self.folder)
+        except Exception as exc:  # reported in the window's status and a message box
+            log.exception("scanning %s failed", self.folder)
+            self.failed.emit(str(exc))
+        else:
+            self.scanned.emit(layout)
+
+
+class ImageTableModel(QAbstractTableModel):
+    """Rows = the visible images in display order; entries come from the edits project."""
+
+    def __init__(
+        self, status_of: Callable[[str], str], entry_of: Callable[[str], ImageEntry]
+    ) -> None:
+        super().__init__()
+        self._status_of = status_of
+        self._entry_of = entry_of
+        self.records: list[ImageRecord] = []
+        self._visible: list[int] = []
+        self._row_of: dict[str, int] = {}
+        self._car_shade: list[bool] = []
+        self.status_filter: tuple[str, ...] | None = None
+        self.group_by_car = True
+        self.sort_column = 0
+        self.sort_order = Qt.SortOrder.AscendingOrder
+        self.current_version: str | None = None  # the active model: other auto-masks are stale
+
+    # -- content -----------------------------------------------------------
+    def set_records(self, records: list[ImageRecord]) -> None:
+        self.records = list(records)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Re-apply filter, grouping and sort (after status changes or user choices)."""
+        self.beginResetModel()
+        statuses = [self._status_of(r.image_id) for r in self.records]
+        rows = [
+            i
+            for i, status in enumerate(statuses)
+            if self.status_filter is None or status in self.status_filter
+        ]
+        rows.sort(
+            key=self._sort_key(statuses), reverse=self.sort_order == Qt.SortOrder.DescendingOrder
+        )
+        if self.group_by_car:  # stable: keeps the chosen order inside each car
+            first_pos = {}
+            for pos, i in enumerate(rows):
+                first_pos.setdefault(self._car(i), pos)
+            rows.sort(key=lambda i: first_pos[self._car(i)])
+        self._visible = rows
+        self._row_of = {self.records[i].image_id: row for row, i in enumerate(rows)}
+        shade, last, flag = [], None, False
+        for i in rows:
+            car = self._car(i)
+            if car != last:
+                flag, last = not flag, car
+            shade.append(flag)
+        self._car_shade = shade
+        self.endResetModel()
+
+    def _car(self, i: int) -> str:
+        record = self.records[i]
+        return record.car_id or record.image_id
+
+    def _sort_key(self, statuses: list[str]) -> Callable[[int], object]:
+        if self.sort_column == 1:
+            order = {s: n for n, s in enumerate(STATUS_LABELS)}
+            return lambda i: (order.get(statuses[i], 0), self.records[i].image_id)
+        if self.sort_column == 2:
+
+            def dice_key(i: int) -> tuple:
+                dice = self._entry_of(self.records[i].image_id).dice
+                return (dice is None, dice or 0.0, self.records[i].image_id)
+
+            return dice_key
+        if self.sort_column == 3:
+            return lambda i: (
+                self._entry_of(self.records[i].image_id).model_version or "",
+                self.records[i].image_id,
+            )
+        return lambda i: self.records[i].image_id
+
+    def set_current_version(self, version: str | None) -> None:
+        """Which model is active, so auto-masks made by another one show as stale."""
+        if version != self.current_version:
+            self.current_version = version
+            if self._visible:
+                last = len(COLUMNS) - 1
+                self.dataChanged.emit(self.index(0, last), self.index(len(self._visible) - 1, last))
+
+    def is_stale(self, entry: ImageEntry) -> bool:
+        # Nothing is stale before a model is active (it may still be loading).
+        return self.current_version is not None and is_stale(entry, self.current_version)
+
+    def record_at(self, row: int) -> ImageRecord | None:
+        return self.records[self._visible[row]] if 0 <= row < len(self._visible) else None
+
+    def row_of(self, image_id: str) -> int | None:
+        return self._row_of.get(image_id)
+
+    def refresh_image(self, image_id: str) -> None:
+        row = self._row_of.get(image_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    # -- Qt model API ------------------------------------------------------
+    def rowCount(self, parent: _INDEX = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._visible)
+
+    def columnCount(self, parent: _INDEX = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> object:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _INDEX, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        record = self.records[self._visible[index.row()]]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return record.image_id
+            if col == 1:
+                status = self._status_of(record.image_id)
+                return STATUS_LABELS.get(status, status)
+            entry = self._entry_of(record.image_id)
+            if col == 3:
+                return entry.model_version or ""
+            return "" if entry.dice is None else f"{entry.dice:.4f}"
+        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            return STATUS_COLORS.get(self._status_of(record.image_id))
+        if role == Qt.ItemDataRole.ForegroundRole and col == 3:
+            return STALE_COLOR if self.is_stale(self._entry_of(record.image_id)) else None
+        if (
+            role == Qt.ItemDataRole.BackgroundRole
+            and self.group_by_car
+            and self._car_shade[index.row()]
+        ):
+            return QColor(255, 255, 255, 10)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == 3 and self.is_stale(self._entry_of(record.image_id)):
+                return (
+                    f"Stale: auto-masked by another model than {self.current_version}; "
+                    "the Batch auto-mask panel's 'Stale auto-masks' choice redoes these"
+                )
+            return str(record.path)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.sort_column, self.sort_order = column, order
+        self.rebuild()
+
+
+class ImageListDock(QDockWidget):
+    """Dock with the image table, a status filter and the group-by-car switch."""
+
+    image_selected = Signal(str)
+
+    def __init__(self, model: ImageTableModel, parent: QWidget | None = None) -> None:
+        super().__init__("Images", parent)
+        self.setObjectName("images_dock")
+        self.model = model
+        self.view = QTableView()
+        self.view.setModel(model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.setShowGrid(False)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(48)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        # Size those columns from the rows on screen only. Qt's default reads up to 1000
+        # rows, on every dataChanged: 75-160 ms per autosave with 1536 images, a visible
+        # hitch in the brush stroke being painted meanwhile (bench/bench_gui.py).
+        header.setResizeContentsPrecision(0)
+        self.filter_box = QComboBox()
+        self.filter_box.addItems(list(FILTERS))
+        self.filter_box.currentTextChanged.connect(self._on_filter)
+        self.group_box = QCheckBox("Group by car")
+        self.group_box.setChecked(model.group_by_car)
+        self.group_box.toggled.connect(self._on_group)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("muted")
+        top = QHBoxLayout()
+        top.addWidget(self.filter_box, 1)
+        top.addWidget(self.group_box)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.count_label)
+        self.setWidget(body)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("00087a6bd4dc_01") + 290)
+        self.view.selectionModel().currentRowChanged.connect(self._on_row)
+        model.modelReset.connect(self._update_count)
+
+    def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        record = self.model.record_at(current.row())
+        if record is not None:
+            self.image_selected.emit(record.image_id)
+
+    def _on_filter(self, text: str) -> None:
+        self._keep_current(lambda: setattr(self.model, "status_filter", FILTERS[text]))
+
+    def _on_group(self, on: bool) -> None:
+        self._keep_current(lambda: setattr(self.model, "group_by_car", on))
+
+    def _keep_current(self, change: Callable[[], None]) -> None:
+        current = self.model.record_at(self.view.currentIndex().row())
+        change()
+        self.model.rebuild()
+        if current is not None:
+            self.select(current.image_id, emit=False)
+
+    def _update_count(self) -> None:
+        self.count_label.setText(f"{self.model.rowCount()} of {len(self.model.records)} images")
+
+    def select(self, image_id: str, emit: bool = True) -> None:
+        """Make ``image_id`` the current row (if visible under the filter)."""
+        row = self.model.row_of(image_id)
+        if row is None:
+            return
+        selection = self.view.selectionModel()
+        was_blocked = selection.blockSignals(not emit)
+        index = self.model.index(row, 0)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        selection.setCurrentIndex(index, flags | QItemSelectionModel.SelectionFlag.Rows)
+        selection.blockSignals(was_blocked)
+        self.view.scrollTo(index)
+        self.view.viewport().update()
+
+    def current_row(self) -> int:
+        return self.view.currentIndex().row()

@@ -1,0 +1,108 @@
+"""Live training curves: loss per epoch (+ smoothed per-batch loss) and validation Dice.
+
+Progress dicts arrive from the model worker once per batch. Storing a point is cheap;
+redrawing is not, so curves are redrawn at most every ``REDRAW_MS`` by a timer on the
+GUI thread, however fast batches come in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+REDRAW_MS = 500
+SMOOTHING = 0.9  # exponential moving average of the batch loss
+
+
+class TrainingPlots(QWidget):
+    """Two stacked plots fed with the progress dicts of model.nn.training.train."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.loss_plot = self.view.addPlot(row=0, col=0, title="Loss")
+        self.loss_plot.addLegend(offset=(-5, 5))
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.loss_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.dice_plot = self.view.addPlot(row=1, col=0, title="Validation Dice")
+        self.dice_plot.setLabel("bottom", "epoch")
+        self.dice_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.dice_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.dice_plot.setYRange(0.0, 1.0, padding=0.02)  # Dice lives in [0, 1]: keep the scale
+        self.dice_plot.enableAutoRange(y=False)
+        self.batch_curve = self.loss_plot.plot(
+            pen=pg.mkPen((150, 150, 220), width=1), name="batch loss (smoothed)"
+        )
+        self.train_curve = self.loss_plot.plot(
+            pen=pg.mkPen((30, 60, 200), width=2), symbol="o", symbolSize=6, name="train loss"
+        )
+        self.val_curve = self.loss_plot.plot(
+            pen=pg.mkPen((220, 110, 0), width=2), symbol="s", symbolSize=6, name="val loss"
+        )
+        self.dice_curve = self.dice_plot.plot(
+            pen=pg.mkPen((20, 150, 60), width=2), symbol="o", symbolSize=6
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+        self.reset()
+
+    def reset(self) -> None:
+        self.batch_x: list[float] = []
+        self.batch_loss: list[float] = []
+        self.epochs: list[float] = []
+        self.train_loss: list[float] = []
+        self.val_loss: list[float] = []
+        self.val_dice: list[float] = []
+        self._ema: float | None = None
+        self._dirty = True
+        self._redraw()
+
+    def add(self, info: dict) -> None:
+        """Take one progress dict; unknown events are ignored."""
+        event = info.get("event")
+        if event == "batch":
+            loss = float(info.get("loss", math.nan))
+            if math.isfinite(loss):
+                self._ema = (
+                    loss if self._ema is None else SMOOTHING * self._ema + (1 - SMOOTHING) * loss
+                )
+                batches = max(1, int(info.get("batches", 1)))
+                self.batch_x.append(int(info["epoch"]) - 1 + int(info["batch"]) / batches)
+                self.batch_loss.append(self._ema)
+        elif event == "epoch":
+            self.epochs.append(float(info["epoch"]))
+            self.train_loss.append(float(info.get("loss", math.nan)))
+            self.val_loss.append(float(info.get("val_loss", math.nan)))
+            self.val_dice.append(float(info.get("val_dice", math.nan)))
+        else:
+            return
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            self._timer.stop()  # nothing new: stop ticking until the next point
+            return
+        self._dirty = False
+        self.batch_curve.setData(self.batch_x, self.batch_loss)
+        self.train_curve.setData(self.epochs, self.train_loss)
+        finite = [
+            (e, v) for e, v in zip(self.epochs, self.val_loss, strict=True) if math.isfinite(v)
+        ]
+        self.val_curve.setData([e for e, _ in finite], [v for _, v in finite])
+        dice = [(e, v) for e, v in zip(self.epochs, self.val_dice, strict=True) if math.isfinite(v)]
+        self.dice_curve.setData([e for e, _ in dice], [v for _, v in dice])
+
+    def flush(self) -> None:
+        """Redraw now (tests, screenshots)."""
+        self._redraw()

@@ -1,0 +1,121 @@
+"""Kaggle submission export: one RLE row per image, streamed, resumable, cancellable.
+
+Rows go through SubmissionWriter, which keeps only the names already written, so 100k
+images need no more memory than one batch. A hand-edited mask (override_mask) wins over
+the prediction. Unreadable images are skipped and listed in the result, never fatal.
+A cancelled or crashed export leaves its partial file; the next run with resume=True
+continues after the last complete row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.data.dataset import ImageRecord
+from model.kaggle.submission import SubmissionWriter
+
+log = logging.getLogger(__name__)
+
+OverrideFn = Callable[[ImageRecord], "np.ndarray | None"]
+
+
+@dataclass
+class ExportResult:
+    path: Path  # the finished CSV, or the .partial file when cancelled
+    written: int  # rows written by this run
+    already_done: int  # rows kept from an earlier, interrupted run
+    overridden: int  # rows taken from hand-edited masks
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # unreadable images
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.cancelled and not self.skipped
+
+
+def submission_name(record: ImageRecord) -> str:
+    """Kaggle's `img` column: the file name with .jpg (the test images are JPEGs)."""
+    name = record.path.name
+    return name if name.lower().endswith(".jpg") else f"{record.image_id}.jpg"
+
+
+def export_submission(
+    images: list[ImageRecord],
+    out_csv: Path,
+    predictor,
+    tta: bool = False,
+    override_mask: OverrideFn | None = None,
+    resume: bool = True,
+    on_progress: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ExportResult:
+    """Write a submission for `images` with `predictor` (a model.nn.predictor.Predictor).
+
+    on_progress gets {"done", "total", "images_per_s", "eta_s", "name"} after each image;
+    should_stop() is polled after each image and stops with the partial file kept.
+    """
+    started = time.perf_counter()
+    writer = SubmissionWriter(Path(out_csv), resume=resume)
+    result = ExportResult(path=writer.partial_path, written=0, already_done=0, overridden=0)
+    report = on_progress or (lambda info: None)
+    stop = should_stop or (lambda: False)
+    total = len(images)
+    todo: list[ImageRecord] = []
+    by_path: dict[Path, ImageRecord] = {}
+    try:
+        for record in images:
+            name = submission_name(record)
+            if name in writer.done:
+                result.already_done += 1
+                continue
+            mask = override_mask(record) if override_mask is not None else None
+            if mask is not None:
+                writer.write(name, mask)
+                result.overridden += 1
+                result.written += 1
+            else:
+                todo.append(record)
+                by_path[record.path] = record
+        if result.already_done:
+            log.info("resuming %s: %d rows already written", out_csv, result.already_done)
+
+        def tick(name: str) -> None:
+            done = result.already_done + result.written + len(result.skipped)
+            predicted = result.written - result.overridden
+            elapsed = time.perf_counter() - started
+            rate = predicted / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / rate if rate > 0 else float("nan")
+            report({"done": done, "total": total, "images_per_s": rate, "eta_s": eta, "name": name})
+
+        def skip(path: Path, exc: Exception) -> None:
+            log.warning("skipping unreadable image %s: %s", path, exc)
+            result.skipped.append((path, str(exc)))
+            tick(path.name)
+
+        stream: Iterator = predictor.predict_paths((r.path for r in todo), tta=tta, on_error=skip)
+        for path, prediction in stream:
+            record = by_path[Path(path)]
+            writer.write(submission_name(record), prediction.mask)
+            result.written += 1
+            tick(record.name)
+            if stop():
+                result.cancelled = True
+                stream.close()  # stops the background decoders
+                break
+    except BaseException:
+        writer.abort()
+        raise
+    if result.cancelled:
+        writer.abort()
+        result.path = writer.partial_path
+    else:
+        result.path = writer.close()
+    result.seconds = time.perf_counter() - started
+    return result
