@@ -96,7 +96,7 @@ def main() -> int:
     window.show()
     window.open_folder(folder)
     deadline = time.time() + 60
-    while window.current is None and time.time() < deadline:
+    while window.session.current is None and time.time() < deadline:
         app.processEvents()
         time.sleep(0.01)
     window.canvas.fit()
@@ -210,7 +210,7 @@ def bench_automask(app, window, tmp: Path) -> None:
         times.append(elapsed)
         label = "first (loads the model)" if i == 0 else f"run {i}"
         print(f"  auto-mask {label}: {elapsed:.2f} s (model {done[0].seconds:.2f} s)")
-    h, w = window.current.image.shape[:2]
+    h, w = window.session.current.image.shape[:2]
     print(
         f"auto-mask of one {w}x{h} image, click to mask shown: "
         f"median {statistics.median(times[1:]):.2f} s on {os.cpu_count()} CPU cores"

@@ -44,13 +44,13 @@ def _pump(app, until, timeout: float) -> None:
 
 def _base_model(tmp: Path, preset: str, width: float, given: Path | None) -> None:
     """Make sure the (temporary) store has a current model to fine-tune from."""
-    from model.store.versions import ModelStore, shipped_model_path, user_models_dir
+    from model.store.versions import ModelStore, user_models_dir
 
     store = ModelStore(user_models_dir())
     if given is not None:
         store.set_current(store.add(given, {"note": f"benchmark base: {given}"}).version)
         return
-    if store.current() is not None or shipped_model_path() is not None:
+    if store.current() is not None:  # the pointer, else the shipped default
         return
     from model.nn.network import build_segnet, preset_size
 
@@ -66,13 +66,13 @@ def _correct_masks(window, count: int) -> list[str]:
     from model.data.masks import read_mask
 
     by_car: dict[str, list] = {}
-    for record in window.records.values():
+    for record in window.session.records.values():
         if record.mask_path is not None:
             by_car.setdefault(record.car_id or record.image_id, []).append(record)
     chosen = [r for records in by_car.values() for r in records[:2]][:count]
     for record in chosen:
-        window.project.save_mask(record.image_id, read_mask(record.mask_path))
-    window.project.save()
+        window.session.project.save_edit(record.image_id, read_mask(record.mask_path))
+    window.session.project.save()
     return [r.image_id for r in chosen]
 
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> dict:
     window.resize(1500, 950)
     window.show()
     window.open_folder(folder)
-    _pump(app, lambda: window.current is not None, 120)
+    _pump(app, lambda: window.session.current is not None, 120)
     window.canvas.fit()
     window.automask.discover()
     _pump(app, lambda: window.automask.discovered, 300)
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> dict:
             ticks.append(time.perf_counter())
 
     canvas, tool = window.canvas, window.tools["tool_brush"]
-    h, w = window.current.image.shape[:2]
+    h, w = window.session.current.image.shape[:2]
     canvas.set_brush_size(max(8, w // 40))
     step = {"i": 0}
 

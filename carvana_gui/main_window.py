@@ -1,9 +1,10 @@
 """The main window: composes the canvas, image list, toolbar and workers, and wires them.
 
-Logic lives in the parts (document, tools, autosave, model worker, image list); this
-class only connects them. Extension points for other panels: ``add_dock``, ``menu(name)``,
-``action(name)``, ``worker`` (the one ModelWorker), ``project`` and the signals
-``image_changed``, ``mask_edited`` and ``model_changed``.
+Logic lives in the parts (document, tools, autosave, model worker, image list); what the
+window works on lives in ``session`` (folder, images, project store, current image, active
+model). This class only connects them. Extension points for other panels: ``add_dock``,
+``menu(name)``, ``action(name)``, ``worker`` (the one ModelWorker), ``session`` and the
+signals ``image_changed``, ``mask_edited`` and ``model_changed``.
 """
 
 from __future__ import annotations
@@ -37,17 +38,21 @@ from carvana_gui.editing.autosave import Autosaver
 from carvana_gui.editing.document import MaskDocument
 from carvana_gui.editing.effort_clock import EffortClock
 from carvana_gui.jobs.automask import AutoMaskController, AutoMaskResult
-from carvana_gui.jobs.image_cache import ImageCache, LoadedImage, score_against_truth
+from carvana_gui.jobs.image_cache import ImageCache, score_against_truth
 from carvana_gui.jobs.model_worker import ModelWorker
 from carvana_gui.message_box import non_modal_box
 from carvana_gui.panels.image_list import FolderScanThread, ImageListDock, ImageTableModel
 from carvana_gui.panels.model_loop import install_model_loop
 from carvana_gui.panels.status_bar import StatusPanel
 from carvana_gui.panels.toolbar import OverlayControls
+from carvana_gui.session import Session
 from carvana_gui.settings import Preferences, WindowState
-from model.data.dataset import DataLayout, ImageRecord
+from model.data.dataset import DataLayout
+from model.edits.lifecycle import MaskRecord, MaskState
 from model.edits.mask_ops import fill_holes
-from model.project import EditsProject, ImageEntry
+from model.edits.project_store import ProjectError, ProjectStore
+from model.kaggle.metrics import uncertainty_score
+from model.workflows.annotation_folder import image_folder_of
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +75,7 @@ class MainWindow(QMainWindow):
         self.prefs = prefs or Preferences.load()
         self.state = state or WindowState()
         self.project_dir_override = project_dir
-        self.layout_info: DataLayout | None = None
-        self.project: EditsProject | None = None
-        self.autosaver: Autosaver | None = None
-        self.current: LoadedImage | None = None
-        self.records: dict[str, ImageRecord] = {}
+        self.session = Session()
         self._scan: FolderScanThread | None = None
         self._probs: dict[str, np.ndarray] = {}
         self.clock = EffortClock()
@@ -90,7 +91,7 @@ class MainWindow(QMainWindow):
         self.document = MaskDocument(self)
         self.canvas = MaskCanvas(self.document)
         self.setCentralWidget(self.canvas)
-        self.table_model = ImageTableModel(self._status_of, self._entry_of)
+        self.table_model = ImageTableModel(self.session.state_of, self.session.record_of)
         self.image_list = ImageListDock(self.table_model, self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.image_list)
         self.status = StatusPanel(self.statusBar())
@@ -222,29 +223,33 @@ class MainWindow(QMainWindow):
 
     def _on_scanned(self, folder: Path, layout: DataLayout, select: str | None = None) -> None:
         self._leave_image()
-        if self.autosaver is not None:
-            self.autosaver.close()
-        image_folder = layout.images[0].path.parent if layout.images else folder
+        s = self.session
+        if s.autosaver is not None:
+            s.autosaver.close()
+        image_folder = image_folder_of(folder, layout)
         try:
-            self.project = EditsProject.for_folder(image_folder, self.project_dir_override)
+            project = ProjectStore.for_folder(image_folder, self.project_dir_override)
         except Exception as exc:
             self.show_error(str(exc))
             return
-        self.layout_info = layout
-        self.records = {r.image_id: r for r in layout.images}
-        self.autosaver = Autosaver(self.project, after_save=self._after_save, parent=self)
-        self.autosaver.saved.connect(self._on_saved)
-        self.autosaver.failed.connect(self._on_save_failed)
-        self.current = None
+        if s.project is not None:
+            s.project.close()
+        s.folder, s.layout, s.project = folder, layout, project
+        s.records = {r.image_id: r for r in layout.images}
+        s.autosaver = Autosaver(project, after_save=self._after_save, parent=self)
+        s.autosaver.saved.connect(self._on_saved)
+        s.autosaver.failed.connect(self._on_save_failed)
+        s.autosaver.conflict.connect(self._on_conflict)
+        s.current = None
         self.cache.clear()
         self.table_model.set_records(layout.images)
         self.state.add_recent_folder(str(folder))
         self.setWindowTitle(f"Carvana Masks — {image_folder.name} ({len(layout.images)} images)")
-        self.status.show_message(
-            f"{len(layout.images)} images; edits are saved in {self.project.root}"
-        )
+        self.status.show_message(f"{len(layout.images)} images; edits are saved in {project.root}")
+        if project.recovered:
+            self.show_info("The project was repaired on opening:\n" + "\n".join(project.recovered))
         self.folder_opened.emit(layout)
-        if select in self.records:
+        if select in s.records:
             self.show_image(select)
             return
         first = self.table_model.record_at(0)
@@ -265,10 +270,11 @@ class MainWindow(QMainWindow):
 
     # -- images ------------------------------------------------------------
     def show_image(self, image_id: str) -> None:
-        if self.current is not None and self.current.record.image_id == image_id:
+        s = self.session
+        if s.current_id == image_id:
             return
-        record = self.records.get(image_id)
-        if record is None or self.project is None:
+        record = s.records.get(image_id)
+        if record is None or s.project is None:
             return
         try:
             loaded = self.cache.get(record)
@@ -276,22 +282,22 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         self._leave_image()
-        mask = self.autosaver.unsaved_mask(image_id) if self.autosaver else None
+        mask = s.autosaver.unsaved_mask(image_id) if s.autosaver else None
         if mask is None:
-            try:
-                mask = self.project.load_mask(image_id)
-            except Exception as exc:
-                self.show_error(f"Cannot read the saved mask: {exc}")
+            try:  # the mask the lifecycle says this image shows (a person's, else the auto-mask)
+                mask = s.project.load_for_editing(image_id)
+            except ProjectError as exc:
+                self.show_error(str(exc))
         if mask is None or mask.shape != loaded.image.shape[:2]:
             mask = np.zeros(loaded.image.shape[:2], np.uint8)
-        self.current = loaded
+        s.current = loaded
         self.canvas.set_image(loaded.image)
         self.document.load(image_id, mask)
         self._show_confidence()
         self.clock.start()
         self.image_list.select(image_id, emit=False)
         self._actions["mark_reviewed"].blockSignals(True)
-        self._actions["mark_reviewed"].setChecked(self.project.status(image_id) == "reviewed")
+        self._actions["mark_reviewed"].setChecked(s.state_of(image_id) is MaskState.REVIEWED)
         self._actions["mark_reviewed"].blockSignals(False)
         self._update_enabled()
         self._update_mask_status()
@@ -303,17 +309,19 @@ class MainWindow(QMainWindow):
 
     def _leave_image(self) -> None:
         """Finish any gesture, bank the effort time and start saving the image being left."""
-        if self.current is None or self.project is None:
+        s = self.session
+        if s.current is None or s.project is None:
             return
         if self.canvas.tool is not None:
             self.canvas.tool.cancel(self.canvas)
-        self.project.add_seconds(self.current.record.image_id, self.clock.take())
-        if self.autosaver is not None:
-            self.autosaver.schedule_status()
-            self.autosaver.flush()
+        seconds = self.clock.take()
+        if s.autosaver is not None:
+            project, image_id = s.project, s.current.record.image_id
+            s.autosaver.flush()
+            s.autosaver.run_in_writer(lambda: project.add_seconds(image_id, seconds))
 
     def step_image(self, delta: int) -> None:
-        row = self.image_list.current_row() if self.current else -1
+        row = self.image_list.current_row() if self.session.current else -1
         record = self.table_model.record_at(
             min(max(row + delta, 0), self.table_model.rowCount() - 1)
         )
@@ -325,24 +333,20 @@ class MainWindow(QMainWindow):
         start = self.image_list.current_row()
         for k in range(1, n + 1):
             record = self.table_model.record_at((start + k) % n)
-            if record is not None and self._status_of(record.image_id) != "reviewed":
+            reviewed = record is not None and self.session.state_of(record.image_id)
+            if record is not None and reviewed is not MaskState.REVIEWED:
                 self.show_image(record.image_id)
                 return
         self.status.show_message("Every image in the list is reviewed.")
 
-    def _status_of(self, image_id: str) -> str:
-        return self.project.status(image_id) if self.project else "no-mask"
-
-    def _entry_of(self, image_id: str) -> ImageEntry:
-        return self.project.entry(image_id) if self.project else ImageEntry()
-
     # -- editing -----------------------------------------------------------
     def _on_edit_finished(self, label: str) -> None:
-        if self.current is None or self.autosaver is None:
+        s = self.session
+        if s.current is None or s.autosaver is None:
             return
-        image_id = self.current.record.image_id
+        image_id = s.current.record.image_id
         self.clock.touch()
-        self.autosaver.schedule(image_id, self.document.mask)
+        s.autosaver.schedule(image_id, self.document.mask)
         self._update_mask_status()
         self.mask_edited.emit(image_id)
 
@@ -351,38 +355,71 @@ class MainWindow(QMainWindow):
             self.status.show_message("No holes to fill.")
 
     def _use_ground_truth(self) -> None:
-        if self.current is None or self.current.truth is None:
+        current = self.session.current
+        if current is None or current.truth is None:
             self.status.show_message("This image has no ground-truth mask.")
             return
-        self.document.replace(self.current.truth, "ground truth")
+        self.document.replace(current.truth, "ground truth")
 
     def _set_reviewed(self, on: bool) -> None:
-        if self.current is None or self.project is None or self.autosaver is None:
+        s = self.session
+        if s.current is None or s.autosaver is None:
             return
-        image_id = self.current.record.image_id
-        if on:
-            self.project.set_status(image_id, "reviewed")
-            self.autosaver.schedule(image_id, self.document.mask)  # the approved mask on disk
-        elif self.project.has_edited_mask(image_id) or self.document.mask.any():
-            auto = self.project.entry(image_id).pixels_changed == 0
-            self.project.set_status(image_id, "auto" if auto else "edited")
-            self.autosaver.schedule(image_id, self.document.mask)
-        else:
-            self.project.set_status(image_id, "no-mask")
-            self.autosaver.schedule_status()
-        self.table_model.refresh_image(image_id)
+        s.autosaver.review(s.current.record.image_id, on, self.document.mask)
 
     def _after_save(self, image_id: str, mask: np.ndarray) -> None:
         """Writer thread: score the saved mask against ground truth when there is one."""
-        record = self.records.get(image_id)
-        if record is not None and self.project is not None:
-            score_against_truth(self.project, record, mask, self.current)
+        s = self.session
+        record = s.records.get(image_id)
+        if record is not None and s.project is not None:
+            score_against_truth(s.project, record, mask, s.current)
 
     def _on_saved(self, image_id: str) -> None:
+        autosaver = self.session.autosaver
         self.table_model.refresh_image(image_id)
-        self.status.show_saved(self.autosaver.has_unsaved if self.autosaver else False)
-        if self.current is not None and self.current.record.image_id == image_id:
+        self.status.show_saved(autosaver.has_unsaved if autosaver else False)
+        if self.session.current_id == image_id:
             self._update_mask_status()
+            self._show_reviewed(image_id)
+
+    def _show_reviewed(self, image_id: str) -> None:
+        action = self._actions["mark_reviewed"]
+        action.blockSignals(True)
+        action.setChecked(self.session.state_of(image_id) is MaskState.REVIEWED)
+        action.blockSignals(False)
+
+    def _on_conflict(self, image_id: str, message: str) -> None:
+        """Another window or process changed this mask: the person chooses, nothing is lost."""
+        autosaver = self.session.autosaver
+        if autosaver is None:
+            return
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Mask changed elsewhere")
+        box.setText(f"{message}.\n\nKeep your mask, or take the other one?")
+        mine = box.addButton("Keep mine", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Take theirs", QMessageBox.ButtonRole.RejectRole)
+        box.setModal(True)
+        box.finished.connect(
+            lambda _code: self.resolve_conflict(image_id, box.clickedButton() is mine)
+        )
+        box.open()
+        self.conflict_box = box
+
+    def resolve_conflict(self, image_id: str, keep_mine: bool) -> None:
+        s = self.session
+        if s.autosaver is None or s.project is None:
+            return
+        s.autosaver.resolve_conflict(image_id, keep_mine)
+        if not keep_mine and s.current_id == image_id:
+            theirs = s.project.load_for_editing(image_id)
+            if theirs is None:
+                theirs = np.zeros_like(self.document.mask)
+            self.document.load(image_id, theirs)  # their mask, without an undo step of ours
+        self.table_model.refresh_image(image_id)
+        self.status.show_message(
+            f"{image_id}: kept your mask" if keep_mine else f"{image_id}: took the other mask"
+        )
 
     def _on_save_failed(self, image_id: str, message: str) -> None:
         self.status.show_saved(False, message)
@@ -390,12 +427,11 @@ class MainWindow(QMainWindow):
 
     # -- auto-mask ---------------------------------------------------------
     def auto_mask(self) -> None:
-        if self.current is None:
+        current = self.session.current
+        if current is None:
             self.status.show_message("Open a folder first (File → Open Folder…).")
             return
-        self.automask.run(
-            self.current.record.image_id, self.current.image, tta=self.prefs.automask_tta
-        )
+        self.automask.run(current.record.image_id, current.image, tta=self.prefs.automask_tta)
 
     def _set_automask_tta(self, on: bool) -> None:
         self.prefs.automask_tta = bool(on)
@@ -403,24 +439,28 @@ class MainWindow(QMainWindow):
     def _apply_auto_mask(self, result: AutoMaskResult) -> None:
         self._probs = {result.image_id: result.prob}
         version = result.model_name
-        project, autosaver = self.project, self.autosaver
+        project, autosaver = self.session.project, self.session.autosaver
         if project is None or autosaver is None:
             return
+        uncertainty = uncertainty_score(result.prob)
+        # Stored once, as an auto-mask (never as a person's mask), before the editor's own
+        # save of the same pixels, which the lifecycle then keeps an auto-mask.
         autosaver.run_in_writer(
-            lambda: project.save_auto_mask(result.image_id, result.mask, version)
+            lambda: project.save_auto_mask(
+                result.image_id, result.mask, version, by_person=True, uncertainty=uncertainty
+            )
         )
         message = f"Auto-mask by {version} in {result.seconds:.2f} s"
-        if self.current is not None and self.current.record.image_id == result.image_id:
+        if self.session.current_id == result.image_id:
             if not self.document.replace(result.mask, "auto-mask"):
                 message += " (same as the current mask)"
-                autosaver.schedule(result.image_id, result.mask)
             self._show_confidence()
-        else:
-            autosaver.schedule(result.image_id, result.mask)
+        self.table_model.refresh_image(result.image_id)
         self.status.show_message(message)
 
     def _show_confidence(self) -> None:
-        prob = self._probs.get(self.current.record.image_id) if self.current else None
+        current_id = self.session.current_id
+        prob = self._probs.get(current_id) if current_id else None
         on = self._actions["confidence"].isChecked()
         self.canvas.set_confidence(
             prob if on else None, self.prefs.uncertain_low, self.prefs.uncertain_high
@@ -434,6 +474,7 @@ class MainWindow(QMainWindow):
             self.import_model(Path(path))
 
     def _on_model_changed(self, model) -> None:
+        self.session.active_model = model
         self.status.show_model(model.name if model else "no model")
         self.table_model.set_current_version(model.name if model else None)
         self.model_changed.emit(model)
@@ -452,11 +493,12 @@ class MainWindow(QMainWindow):
 
     def _update_mask_status(self) -> None:
         mask = self.document.mask
-        if mask is None or self.current is None:
+        image_id = self.session.current_id
+        if mask is None or image_id is None:
             return
         area = int(np.count_nonzero(mask))
-        entry = self.project.entry(self.current.record.image_id) if self.project else None
-        self.status.show_mask(area, mask.size, entry.dice if entry else None)
+        record: MaskRecord = self.session.record_of(image_id)
+        self.status.show_mask(area, mask.size, record.dice)
 
     # -- errors --------------------------------------------------------------
     def show_error_report(self, _job_id: int, message: str, details: str) -> None:
@@ -482,11 +524,13 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self.canvas.unwatch_space_key()
         self._leave_image()
-        if self.autosaver is not None:
+        if self.session.autosaver is not None:
             try:
-                self.autosaver.close()
+                self.session.autosaver.close()
             except Exception:
                 log.exception("final save failed")
+        if self.session.project is not None:
+            self.session.project.close()
         self.state.save_window(self.saveGeometry(), self.saveState())
         self.prefs.brush_size = self.canvas.brush_size
         try:

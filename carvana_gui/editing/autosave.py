@@ -1,10 +1,12 @@
 """Saving edited masks in the background without ever losing a stroke.
 
 Each finished stroke schedules a save; a short debounce merges bursts of strokes,
-then one writer thread writes the PNG atomically through the edits project. A write
-that fails (read-only folder, full disk) keeps the mask in memory, reports the error
-once per failure streak and is retried periodically and on every new edit, so edits
-survive until the disk accepts them.
+then one writer thread stores the mask through the project store (atomic PNG, one
+transaction). A write that fails (read-only folder, full disk) keeps the mask in memory,
+reports the error once per failure streak and is retried periodically and on every new
+edit, so edits survive until the disk accepts them. A mask another window or process
+changed meanwhile is not overwritten: it is held back and ``conflict`` lets the person
+choose (``resolve_conflict``: keep mine, or take theirs).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from model.project import EditsProject
+from model.edits.project_store import ConflictError, ProjectStore
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +28,15 @@ RETRY_MS = 5000
 
 
 class Autosaver(QObject):
-    """Debounced, threaded, atomic saving of masks into an EditsProject."""
+    """Debounced, threaded, atomic saving of masks into a ProjectStore."""
 
     saved = Signal(str)  # image id
     failed = Signal(str, str)  # image id, message
+    conflict = Signal(str, str)  # image id, who changed it and when
 
     def __init__(
         self,
-        project: EditsProject,
+        project: ProjectStore,
         after_save: Callable[[str, np.ndarray], None] | None = None,
         delay_ms: int = DEBOUNCE_MS,
         parent: QObject | None = None,
@@ -46,7 +49,8 @@ class Autosaver(QObject):
         self._pending: dict[str, np.ndarray] = {}
         self._failed: dict[str, np.ndarray] = {}
         self._inflight: dict[str, np.ndarray] = {}
-        self._status_dirty = False
+        self._conflicts: dict[str, np.ndarray] = {}  # held back until the person chooses
+        self._forced: set[str] = set()  # "keep mine": overwrite the other writer's mask
         self._futures: list[Future] = []
         self._closed = False
         self._timer = QTimer(self, singleShot=True, interval=delay_ms)
@@ -58,12 +62,12 @@ class Autosaver(QObject):
     @property
     def has_unsaved(self) -> bool:
         with self._lock:
-            return bool(self._pending or self._inflight or self._failed)
+            return bool(self._pending or self._inflight or self._failed or self._conflicts)
 
     def unsaved_mask(self, image_id: str) -> np.ndarray | None:
         """A mask not yet on disk (pending or failed), so switching back shows the latest edits."""
         with self._lock:
-            for source in (self._pending, self._inflight, self._failed):
+            for source in (self._pending, self._inflight, self._failed, self._conflicts):
                 mask = source.get(image_id)
                 if mask is not None:
                     return mask.copy()
@@ -76,34 +80,50 @@ class Autosaver(QObject):
             self._failed.pop(image_id, None)
         self._timer.start()
 
-    def schedule_status(self) -> None:
-        """Write the project status JSON soon (status/review/effort changes)."""
+    def resolve_conflict(self, image_id: str, keep_mine: bool) -> np.ndarray | None:
+        """The person's choice after ``conflict``; returns the held-back mask (theirs: dropped)."""
         with self._lock:
-            self._status_dirty = True
-        self._timer.start()
+            mask = self._conflicts.pop(image_id, None)
+            if keep_mine and mask is not None:
+                self._forced.add(image_id)
+                self._pending[image_id] = mask
+        if keep_mine:
+            self.flush()
+        return mask
 
     def flush(self, wait: bool = False) -> None:
         """Send everything pending to the writer now; with ``wait`` block until written."""
         self._timer.stop()
         with self._lock:
             pending, self._pending = self._pending, {}
-            write_status, self._status_dirty = self._status_dirty, False
             self._inflight.update(pending)
         if self._closed:  # late flush (e.g. window closing after the folder changed)
-            self._write(pending, write_status)
-        elif pending or write_status:
-            self._futures.append(self._pool.submit(self._write, pending, write_status))
+            self._write(pending)
+        elif pending:
+            self._futures.append(self._pool.submit(self._write, pending))
         self._futures = [f for f in self._futures if not f.done()]
         if wait:
             for future in list(self._futures):
                 future.result()
 
-    def _write(self, masks: dict[str, np.ndarray], write_status: bool) -> None:
+    def _write(self, masks: dict[str, np.ndarray]) -> None:
         for image_id, mask in masks.items():
+            with self._lock:
+                force = image_id in self._forced
             try:
-                self.project.save_mask(image_id, mask)
+                self.project.save_edit(image_id, mask, force=force)
+                with self._lock:
+                    self._forced.discard(image_id)
                 if self.after_save is not None:
                     self.after_save(image_id, mask)
+            except ConflictError as exc:  # never overwrite another window's work silently
+                log.warning("%s", exc)
+                with self._lock:
+                    if image_id not in self._pending:
+                        self._conflicts[image_id] = mask
+                    self._drop_inflight(image_id, mask)
+                self.conflict.emit(image_id, str(exc))
+                continue
             except Exception as exc:  # kept in memory and retried; the window shows the error
                 log.warning("autosave of %s failed: %s", image_id, exc)
                 with self._lock:
@@ -115,17 +135,27 @@ class Autosaver(QObject):
             with self._lock:
                 self._drop_inflight(image_id, mask)
             self.saved.emit(image_id)
-        if masks or write_status:
-            try:
-                self.project.save()
-            except OSError as exc:
-                with self._lock:
-                    self._status_dirty = True
-                self.failed.emit("", f"Could not save {self.project.status_path}: {exc}")
 
     def _drop_inflight(self, image_id: str, mask: np.ndarray) -> None:
         if self._inflight.get(image_id) is mask:
             del self._inflight[image_id]
+
+    def review(self, image_id: str, reviewed: bool, mask: np.ndarray) -> None:
+        """Mark the shown mask reviewed (or take the mark back), after the pending strokes."""
+        mask = mask.copy()
+        self.flush()
+
+        def task() -> None:
+            try:
+                self.project.set_reviewed(image_id, reviewed, mask)
+            except ConflictError as exc:
+                with self._lock:
+                    self._conflicts[image_id] = mask
+                self.conflict.emit(image_id, str(exc))
+                return
+            self.saved.emit(image_id)
+
+        self.run_in_writer(task)
 
     def run_in_writer(self, fn: Callable[[], None]) -> None:
         """Run a file write in the writer thread, in order with the mask saves."""

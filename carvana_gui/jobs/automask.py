@@ -47,14 +47,12 @@ class AutoMaskResult:
 def _discover(ctx: JobContext) -> ActiveModel | None:
     import_model_stack()  # warm-up: the slow import happens here, off the GUI thread
 
-    from model.store.versions import ModelStore, resolve_default_model, user_models_dir
+    from model.store.versions import current_model
 
-    path = resolve_default_model()
-    if path is None:
-        return None
-    current = ModelStore(user_models_dir()).current()
-    name = current.version if current is not None and current.path == path else path.stem
-    return ActiveModel(path, name)
+    # the version id (e.g. "default-v005") is what auto-masks record: a newly shipped
+    # default or a new current version makes the older auto-masks stale
+    current = current_model()
+    return ActiveModel(current.path, current.version) if current is not None else None
 
 
 class AutoMaskController(QObject):
@@ -124,7 +122,7 @@ class AutoMaskController(QObject):
                 image_id,
                 prediction.mask,
                 prediction.prob,
-                getattr(predictor, "name", model.name) or model.name,
+                model.name,  # the version id, the same the staleness check compares with
                 time.perf_counter() - started,
             )
 

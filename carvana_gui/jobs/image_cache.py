@@ -18,8 +18,8 @@ import numpy as np
 
 from model.data.dataset import ImageRecord
 from model.data.masks import read_image, read_mask
+from model.edits.project_store import ProjectStore
 from model.kaggle.metrics import dice
-from model.project import EditsProject
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class ImageCache:
 
 
 def score_against_truth(
-    project: EditsProject, record: ImageRecord, mask: np.ndarray, loaded: LoadedImage | None
+    project: ProjectStore, record: ImageRecord, mask: np.ndarray, loaded: LoadedImage | None
 ) -> None:
     """Store the Dice of ``mask`` against the folder's ground truth, when there is one.
 

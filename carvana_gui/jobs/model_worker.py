@@ -47,8 +47,9 @@ class JobContext:
         self.job_id = job.job_id
         self.name = job.name
 
-    def report(self, info: dict) -> None:
-        self._worker.progress.emit(self.job_id, dict(info))
+    def report(self, info: object) -> None:
+        """Send a progress event (a frozen dataclass; dicts are copied) to the GUI thread."""
+        self._worker.progress.emit(self.job_id, dict(info) if isinstance(info, dict) else info)
 
     def should_stop(self) -> bool:
         return self._job.stop.is_set()

@@ -27,8 +27,13 @@ from carvana_gui.jobs.model_worker import JobContext, ModelWorker
 from carvana_gui.jobs.runtime_tuning import lower_background_priority
 from carvana_gui.panels.finetune import format_eta
 from model.data.dataset import ImageRecord
-from model.project import EditsProject
-from model.workflows.batch_automask import BatchResult, run_batch_predict, select_images
+from model.edits.project_store import ProjectStore
+from model.workflows.batch_automask import (
+    BatchProgress,
+    BatchResult,
+    run_batch_automask,
+    select_images,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ class BatchPanel(QWidget):
         super().__init__(parent)
         self.worker = worker
         self.model_source = model_source
-        self.project: EditsProject | None = None
+        self.project: ProjectStore | None = None
         self.images: list[ImageRecord] = []
         self.open_image_id: str | None = None  # read from the worker thread: a plain str swap
         self.job_id: int | None = None
@@ -91,7 +96,7 @@ class BatchPanel(QWidget):
         worker.errored.connect(self._on_errored)
         worker.cancelled.connect(self._on_cancelled)
 
-    def set_data(self, project: EditsProject | None, images: list[ImageRecord]) -> None:
+    def set_data(self, project: ProjectStore | None, images: list[ImageRecord]) -> None:
         self.project = project
         self.images = list(images)
         self.refresh_counts()
@@ -136,21 +141,23 @@ class BatchPanel(QWidget):
         if not chosen:
             self.status_label.setText("Nothing to predict for this selection.")
             return None
-        model_path, _version = source
+        model_path, version = source
         project, tta = self.project, self.tta.isChecked()
+        truth = {r.image_id: r.mask_path for r in self.images if r.mask_path is not None}
 
         def job(ctx: JobContext) -> BatchResult:
             lower_background_priority()
             predictor = ctx.predictor(model_path)
-            return run_batch_predict(
+            return run_batch_automask(
                 project,
                 chosen,
                 predictor,
-                predictor.name,
+                version,  # the active model's version id, as the lifecycle judges staleness
                 tta,
                 ctx.report,
                 ctx.should_stop,
                 protect=lambda image_id: image_id == self.open_image_id,
+                truth_of=truth.get,
             )
 
         self.result = None
@@ -172,15 +179,15 @@ class BatchPanel(QWidget):
     def running(self) -> bool:
         return self.job_id is not None
 
-    def _on_progress(self, job_id: int, info: dict) -> None:
-        if job_id != self.job_id or info.get("event") != "image":
+    def _on_progress(self, job_id: int, info: BatchProgress) -> None:
+        if job_id != self.job_id or not isinstance(info, BatchProgress):
             return
-        self.progress_bar.setValue(info["done"])
+        self.progress_bar.setValue(info.done)
         self.status_label.setText(
-            f"{info['done']}/{info['total']} — {info['images_per_s']:.2f} images/s, "
-            f"ETA {format_eta(info['eta_s'])}"
+            f"{info.done}/{info.total} — {info.images_per_s:.2f} images/s, "
+            f"ETA {format_eta(info.eta_s)}"
         )
-        self.mask_saved.emit(info["image_id"])
+        self.mask_saved.emit(info.image_id)
 
     def _done(self, text: str, result: BatchResult | None) -> None:
         self.job_id = None

@@ -1,7 +1,7 @@
 """Correction-effort panel: per model version, how often people accept its masks unchanged.
 
 If fine-tuning pays off, newer versions show a higher "accepted unchanged" share and fewer
-pixels changed. Figures come from the project's saved status file (model.edits.effort), which
+pixels changed. Figures come from the project store's rows (model.edits.effort), which
 the autosaver keeps current; the panel rereads it when asked and every few seconds while
 it is visible.
 """
@@ -14,8 +14,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from model.edits.effort import VersionEffort, effort_by_version, read_status_records
-from model.project import EditsProject
+from model.edits.effort import VersionEffort, effort_by_version
+from model.edits.project_store import ProjectStore
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class EffortPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.project: EditsProject | None = None
+        self.project: ProjectStore | None = None
         self.current_version: str | None = None
         self.rows: list[VersionEffort] = []
         self.table = QTableWidget(0, len(COLUMNS))
@@ -62,7 +62,7 @@ class EffortPanel(QWidget):
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
 
-    def set_project(self, project: EditsProject | None) -> None:
+    def set_project(self, project: ProjectStore | None) -> None:
         self.project = project
         self.refresh()
 
@@ -84,12 +84,8 @@ class EffortPanel(QWidget):
             self.rows = []
             self.note.setText("Open a folder to see correction effort per model.")
         else:
-            try:
-                self.rows = effort_by_version(read_status_records(self.project.status_path))
-            except ValueError as exc:
-                log.warning("%s", exc)
-                self.note.setText(str(exc))
-                return
+            self.project.refresh()  # rows other windows or `carvana automask` changed
+            self.rows = effort_by_version(self.project.records())
             self.note.setText(
                 "Judged = edited or marked reviewed. A rising accepted share and falling "
                 "pixel counts mean fine-tuning is paying off."

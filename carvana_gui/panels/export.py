@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,11 +37,12 @@ from PySide6.QtWidgets import (
 from carvana_gui.jobs.model_worker import JobContext, ModelWorker
 from carvana_gui.jobs.runtime_tuning import lower_background_priority
 from carvana_gui.panels.finetune import format_eta
-from model.data.dataset import ImageRecord, list_images
+from model.data.dataset import list_images
 from model.data.masks import image_size
+from model.edits.project_store import ProjectStore, default_project_dir
 from model.kaggle.submission import SubmissionReport, iter_rle_csv, validate_submission
-from model.project import EditsProject, default_project_dir
 from model.workflows.mask_export import FORMATS, MaskExportResult, export_masks
+from model.workflows.mask_sources import ShownMasks
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +56,7 @@ class SubmissionOutcome:
     report: SubmissionReport | None
     sample: Path | None
     note: str
-
-
-def person_mask_lookup(
-    project: EditsProject | None, current_version: str | None, reuse_auto: bool
-) -> Callable[[ImageRecord], np.ndarray | None]:
-    """The mask a person owns for an image (edited, reviewed, or a fresh auto-mask), else None."""
-
-    def lookup(record: ImageRecord) -> np.ndarray | None:
-        if project is None:
-            return None
-        image_id = record.image_id
-        if project.has_edited_mask(image_id):
-            return project.load_mask(image_id)
-        entry = project.entry(image_id)
-        fresh = (
-            reuse_auto and current_version is not None and entry.model_version == current_version
-        )
-        if entry.status == "reviewed" or (entry.status == "auto" and fresh):
-            return project.load_auto_mask(image_id)
-        return None
-
-    return lookup
+    shown: ShownMasks | None = None  # where the stored masks came from
 
 
 def find_sample(folder: Path, names: set[str]) -> tuple[Path | None, str]:
@@ -93,10 +72,20 @@ def find_sample(folder: Path, names: set[str]) -> tuple[Path | None, str]:
 
 def submission_report_text(outcome: SubmissionOutcome) -> str:
     r = outcome.result
-    lines = [
-        f"Wrote {r.written} rows to {r.path} in {r.seconds:.1f} s "
-        f"({r.overridden} from people's masks, {r.already_done} kept from an earlier run).",
-    ]
+    lines = [f"Wrote {r.written} rows to {r.path} in {r.seconds:.1f} s."]
+    shown = outcome.shown
+    if shown is not None:
+        predicted = r.written - r.overridden
+        lines.append(f"Masks: {shown.tally.describe(predicted)}.")
+        if shown.unreviewed_ids:
+            names = ", ".join(shown.unreviewed_ids[:10])
+            more = "…" if len(shown.unreviewed_ids) > 10 else ""
+            lines.append(
+                f"Warning: {len(shown.unreviewed_ids)} edited masks nobody marked reviewed "
+                f"were exported as they are: {names}{more}"
+            )
+    if r.already_done:
+        lines.append(f"{r.already_done} rows kept from an earlier, interrupted run.")
     if r.skipped:
         lines.append(f"{len(r.skipped)} unreadable images skipped:")
         lines += [f"  {path}: {why}" for path, why in r.skipped[:20]]
@@ -119,7 +108,7 @@ def run_submission_job(
     model_path: Path,
     tta: bool,
     resume: bool,
-    lookup: Callable[[ImageRecord], np.ndarray | None],
+    lookup: ShownMasks,
 ) -> SubmissionOutcome:
     """Worker side: predict, write, then validate the finished file."""
     from model.workflows.submission_export import export_submission  # keras: worker thread only
@@ -134,7 +123,7 @@ def run_submission_job(
         records, out_csv, predictor, tta, lookup, resume, ctx.report, ctx.should_stop
     )
     if result.cancelled:
-        outcome = SubmissionOutcome(result, None, None, "not checked")
+        outcome = SubmissionOutcome(result, None, None, "not checked", lookup)
         ctx.report({"event": "submission", "outcome": outcome})
         return outcome
     ctx.report({"event": "validating"})
@@ -142,7 +131,7 @@ def run_submission_job(
 
     sample, note = find_sample(folder, {submission_name(r) for r in records})
     report = validate_submission(result.path, sample, image_size(records[0].path))
-    outcome = SubmissionOutcome(result, report, sample, note)
+    outcome = SubmissionOutcome(result, report, sample, note, lookup)
     ctx.report({"event": "submission", "outcome": outcome})
     return outcome
 
@@ -155,7 +144,7 @@ class MaskExportThread(QThread):
     failed = Signal(str)
 
     def __init__(
-        self, project: EditsProject, ids: list[str], out_dir: Path, fmt: str, include_auto: bool
+        self, project: ProjectStore, ids: list[str], out_dir: Path, fmt: str, include_auto: bool
     ) -> None:
         super().__init__()
         self.args = (project, ids, out_dir, fmt, include_auto)
@@ -193,7 +182,7 @@ class ExportDialog(QDialog):
         self,
         worker: ModelWorker,
         model_source: ModelSource,
-        project: EditsProject | None = None,
+        project: ProjectStore | None = None,
         image_folder: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -214,7 +203,7 @@ class ExportDialog(QDialog):
         self.tta = QCheckBox("Flip test-time augmentation")
         self.resume = QCheckBox("Resume an interrupted export")
         self.resume.setChecked(True)
-        self.reuse_auto = QCheckBox("Reuse saved auto-masks made by the current model")
+        self.reuse_auto = QCheckBox("Use the stored auto-masks (else predict them again)")
         self.reuse_auto.setChecked(True)
         self.submit_button = QPushButton("Export submission")
         self.submit_button.clicked.connect(self.start_submission)
@@ -225,7 +214,7 @@ class ExportDialog(QDialog):
         form.addRow(self.tta)
         form.addRow(self.resume)
         form.addRow(self.reuse_auto)
-        form.addRow(QLabel("Hand-edited and reviewed masks take precedence over predictions."))
+        form.addRow(QLabel("Each image gets the mask the editor shows; the others are predicted."))
         form.addRow(self.submit_button)
 
         default_masks = (
@@ -294,7 +283,7 @@ class ExportDialog(QDialog):
             self.masks_edit.setText(path)
 
     # -- submission ------------------------------------------------------------
-    def _project_for(self, folder: Path) -> EditsProject | None:
+    def _project_for(self, folder: Path) -> ProjectStore | None:
         """The window's project when exporting its folder, else an existing one beside it."""
         if (
             self.project is not None
@@ -303,7 +292,7 @@ class ExportDialog(QDialog):
         ):
             return self.project
         root = default_project_dir(folder)
-        return EditsProject(root) if root.is_dir() else None
+        return ProjectStore(root) if root.is_dir() else None
 
     def _busy(self, on: bool) -> None:
         self.submit_button.setEnabled(not on)
@@ -324,7 +313,7 @@ class ExportDialog(QDialog):
             self.report.setPlainText(problem)
             return None
         model_path, version = source
-        lookup = person_mask_lookup(self._project_for(folder), version, self.reuse_auto.isChecked())
+        lookup = ShownMasks(self._project_for(folder), version, self.reuse_auto.isChecked())
         tta, resume = self.tta.isChecked(), self.resume.isChecked()
         self.report.setPlainText(f"Exporting {folder} with {version}…")
         self.progress_bar.setRange(0, 0)
@@ -401,7 +390,7 @@ class ExportDialog(QDialog):
     def project_image_ids(self) -> list[str]:
         if self.image_folder is not None and Path(self.image_folder).is_dir():
             return [r.image_id for r in list_images(self.image_folder)]
-        return self.project.edited_ids() if self.project else []
+        return sorted(self.project.records()) if self.project else []
 
     def _on_mask_progress(self, info: dict) -> None:
         self.progress_bar.setValue(info["done"])

@@ -1,8 +1,9 @@
-"""Fine-tune panel: train on the corrected masks in the background, then keep the better model.
+"""Fine-tune panel: train on the reviewed masks in the background, then keep the better model.
 
-The panel only collects settings and shows progress. The work (training set, training,
-scoring both models, storing the version) is one job in the window's single model worker,
-so the user keeps painting while it runs. Progress dicts arrive as queued Qt signals; the
+The panel only collects settings and shows progress. The work (split by car, training,
+judging both models, storing the version) is ``model.workflows.finetune.run_finetune`` in
+a child process, watched by a FinetuneJob thread of its own, so the model worker stays free
+for Ctrl+R, batch auto-mask, export and model import. Events arrive as queued signals; the
 per-batch handler only stores numbers and updates a label.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
-from pathlib import Path
+from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -27,25 +29,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from carvana_gui.jobs.model_worker import JobContext, ModelWorker
-from carvana_gui.jobs.runtime_tuning import lower_background_priority
+from carvana_gui.jobs.finetune_job import FinetuneJob
+from carvana_gui.jobs.model_worker import ModelWorker
 from carvana_gui.panels.training_plots import TrainingPlots
 from model.data.dataset import ImageRecord
-from model.project import EditsProject
-from model.store.versions import (
-    ModelInfo,
-    ModelStore,
-    ModelStoreError,
-    read_model_meta,
-    shipped_model_path,
+from model.edits.project_store import ProjectStore
+from model.store.versions import ModelInfo, ModelStore, ModelStoreError
+from model.workflows.finetune import (
+    FRESH_PRESET,
+    FinetuneSettings,
+    base_input_size,
+    build_training_set,
+    override_current,
+    reviewed_sources,
 )
-from model.workflows.finetune import FinetuneSettings, corrected_records, override_current
-from model.workflows.finetune_process import make_request, run_finetune_process
+from model.workflows.finetune_events import (
+    Batch,
+    DataSummary,
+    Epoch,
+    Finished,
+    Phase,
+    Scoring,
+    Selection,
+)
+from model.workflows.finetune_process import make_request
 
 log = logging.getLogger(__name__)
 
 # The names of model.nn.network.PRESETS (importing it would pull Keras into the GUI thread).
 PRESET_NAMES = ("256x384", "512x768", "768x1152", "1024x1536", "1280x1920")
+DEFAULTS = FinetuneSettings()
 
 
 def format_eta(seconds: float) -> str:
@@ -55,47 +68,61 @@ def format_eta(seconds: float) -> str:
     return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
 
 
-def run_finetune_job(project: EditsProject, request: dict, ctx: JobContext) -> str | None:
-    """Worker-thread side: run fine-tune-and-select in a child process and relay its progress.
-
-    The child has its own interpreter, so Keras' Python-heavy moments never hold this
-    process's GIL; this thread only waits on a pipe. The project's statuses are saved
-    first because the child reads them from disk.
-    """
-    lower_background_priority()
-    project.save()
-    return run_finetune_process(request, ctx.report, ctx.should_stop)
+def summary_text(summary: DataSummary) -> str:
+    text = (
+        f"Training set: {summary.reviewed} reviewed masks — {summary.train_images} train"
+        + (f" (+{summary.ground_truth} ground truth)" if summary.ground_truth else "")
+        + f", {summary.select_images} select, {summary.judge_images} judge "
+        f"({summary.train_cars}/{summary.select_cars}/{summary.judge_cars} cars)."
+    )
+    if summary.unreviewed_edits:
+        text += f"\n{summary.unreviewed_edits} unreviewed edits not used (mark them reviewed)."
+    if summary.note:
+        text += f"\nNote: {summary.note}."
+    return text
 
 
 class FinetunePanel(QWidget):
     """Settings, Start/Cancel, live curves and the keep/reject decision."""
 
     model_changed = Signal(object)  # ModelInfo that became current
-    run_finished = Signal(object)  # the "selection" dict, or None when nothing was trained
+    run_finished = Signal(object)  # the run's Finished event, or None when it failed
 
     def __init__(self, worker: ModelWorker, store: ModelStore, parent: QWidget | None = None):
         super().__init__(parent)
-        self.worker = worker
+        self.worker = worker  # not used to fine-tune: the run has a job of its own
         self.store = store
-        self.project: EditsProject | None = None
+        self.project: ProjectStore | None = None
         self.images: list[ImageRecord] = []
-        self.job_id: int | None = None
-        self.selection: dict | None = None
+        self.job: FinetuneJob | None = None
+        self.child_command: Sequence[str] | None = None  # tests: a fake child process
+        self.selection: Selection | None = None
+        self.epochs_done = 0
+        self._override_to: str | None = None
 
-        self.data_label = QLabel("Open a folder to fine-tune on its corrected masks.")
+        self.data_label = QLabel("Open a folder to fine-tune on its reviewed masks.")
         self.data_label.setWordWrap(True)
         self.use_ground_truth = QCheckBox("Also use ground-truth masks")
-        self.use_ground_truth.setToolTip("Add the folder's own masks (train_masks/) to training")
+        self.use_ground_truth.setToolTip(
+            "Add the folder's own masks to training (never of a select or judge car)"
+        )
+        self.use_ground_truth.setChecked(DEFAULTS.include_ground_truth)
         self.use_ground_truth.toggled.connect(self.refresh_data)
-        self.epochs = QSpinBox(minimum=1, maximum=200, value=1)
-        self.learning_rate = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=1e-2, value=1e-4)
+        self.epochs = QSpinBox(minimum=1, maximum=200, value=DEFAULTS.epochs)
+        self.learning_rate = QDoubleSpinBox(
+            decimals=6, minimum=1e-6, maximum=1e-2, value=DEFAULTS.learning_rate
+        )
         self.learning_rate.setSingleStep(1e-5)
+        self.patience = QSpinBox(minimum=1, maximum=50, value=DEFAULTS.patience)
+        self.patience.setToolTip("Early stopping: epochs without progress on the select cars")
         self.preset = QComboBox()
         self.preset.addItems(PRESET_NAMES)
-        self.batch_size = QSpinBox(minimum=1, maximum=64, value=2)
+        self.preset.setCurrentText(FRESH_PRESET)
+        self.batch_size = QSpinBox(minimum=1, maximum=64, value=DEFAULTS.batch_size)
         form = QFormLayout()
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.learning_rate)
+        form.addRow("Patience", self.patience)
         form.addRow("Preset (H×W)", self.preset)
         form.addRow("Batch size", self.batch_size)
 
@@ -133,56 +160,41 @@ class FinetunePanel(QWidget):
         layout.addWidget(self.decision_label)
         layout.addWidget(self.override_button)
 
-        worker.started.connect(self._on_started)
-        worker.progress.connect(self._on_progress)
-        worker.finished.connect(self._on_done)
-        worker.errored.connect(self._on_errored)
-        worker.cancelled.connect(self._on_done)
-
     # -- data --------------------------------------------------------------
-    def set_data(self, project: EditsProject | None, images: list[ImageRecord]) -> None:
+    def set_data(self, project: ProjectStore | None, images: list[ImageRecord]) -> None:
         self.project = project
         self.images = list(images)
         self.refresh_data()
 
-    def refresh_data(self) -> None:
-        """Recount the training set (cheap: statuses and file checks, no decoding)."""
+    def training_summary(self) -> DataSummary | None:
+        """What a run would use now (cheap: the store's rows and file checks, no decoding)."""
         if self.project is None:
-            self.data_label.setText("Open a folder to fine-tune on its corrected masks.")
+            return None
+        sources = reviewed_sources(self.project, self.images)
+        settings = self.settings()
+        return build_training_set(sources, settings.include_ground_truth, settings.seed).summary
+
+    def refresh_data(self) -> None:
+        summary = self.training_summary()
+        if summary is None:
+            self.data_label.setText("Open a folder to fine-tune on its reviewed masks.")
             self.start_button.setEnabled(False)
             return
-        corrected = corrected_records(self.project, self.images)
-        cars = {r.car_id or r.image_id for r in corrected}
-        text = f"Training set: {len(corrected)} corrected or reviewed masks ({len(cars)} cars)"
+        text = summary_text(summary)
         gt = sum(1 for r in self.images if r.mask_path is not None)
-        if self.use_ground_truth.isChecked():
-            text += f" + up to {gt} ground-truth masks"
-        elif gt:
-            text += f"; {gt} ground-truth masks available"
+        if gt and not self.use_ground_truth.isChecked():
+            text += f"\n{gt} ground-truth masks available."
         base = self.base_model()
-        name = base.version if isinstance(base, ModelInfo) else (base.name if base else "none")
-        self.data_label.setText(f"{text}.\nStarting from model: {name}")
+        self.data_label.setText(f"{text}\nStarting from model: {base.version if base else 'none'}")
         self._show_base_input_size(base)
-        usable = len(corrected) >= 2 or (self.use_ground_truth.isChecked() and gt > 0)
-        self.start_button.setEnabled(usable and self.job_id is None)
+        self.start_button.setEnabled(summary.train_images > 0 and self.job is None)
 
-    def _show_base_input_size(self, base: ModelInfo | Path | None) -> None:
+    def _show_base_input_size(self, base: ModelInfo | None) -> None:
         """Fine-tuning keeps the starting model's input size: show it, locked.
 
         The preset is a choice only when there is no model to start from.
         """
-        size = None
-        if base is not None:
-            try:
-                meta = base.meta if isinstance(base, ModelInfo) else read_model_meta(base)
-            except ModelStoreError as exc:
-                log.warning("%s", exc)
-                meta = {}
-            dims = meta.get("input_size")
-            if isinstance(dims, list) and len(dims) == 2:
-                size = f"{dims[0]}x{dims[1]}"
-            elif isinstance(meta.get("preset"), str):
-                size = meta["preset"]
+        size = base_input_size(base)
         if size is not None and self.preset.findText(size) < 0:
             self.preset.addItem(size)
         if size is not None:
@@ -194,109 +206,146 @@ class FinetunePanel(QWidget):
             else "Input size of a new network (no model to start from)"
         )
 
-    def base_model(self) -> ModelInfo | Path | None:
-        return self.store.current() or shipped_model_path()
+    def base_model(self) -> ModelInfo | None:
+        return self.store.current()
 
     def settings(self) -> FinetuneSettings:
+        fresh = self.base_model() is None
         return FinetuneSettings(
-            preset=self.preset.currentText(),
             epochs=self.epochs.value(),
             learning_rate=self.learning_rate.value(),
             batch_size=self.batch_size.value(),
+            patience=self.patience.value(),
             include_ground_truth=self.use_ground_truth.isChecked(),
+            preset=self.preset.currentText() if fresh else None,
         )
 
     # -- run ---------------------------------------------------------------
-    def start(self) -> int | None:
-        if self.project is None or self.job_id is not None:
+    def start(self) -> FinetuneJob | None:
+        if self.project is None or self.job is not None:
             return None
-        base, project = self.base_model(), self.project
         request = make_request(
-            self.project.root,
-            self.images,
+            reviewed_sources(self.project, self.images),
             self.store.root,
-            base.version if isinstance(base, ModelInfo) else base,
+            self.base_model(),
             self.settings(),
         )
         self.plots.reset()
         self.selection = None
+        self.epochs_done = 0
         self.decision_label.setText("")
         self.override_button.setVisible(False)
         self.progress_bar.setRange(0, 0)
-        self.status_label.setText("Queued…")
-        self.job_id = self.worker.submit(
-            lambda ctx: run_finetune_job(project, request, ctx), "fine-tune"
-        )
+        self.status_label.setText("Starting…")
+        job = FinetuneJob(request, self.child_command, self)
+        job.event.connect(self._on_event)
+        job.finished.connect(self._on_finished)
+        job.errored.connect(self._on_errored)
+        self.job = job
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        return self.job_id
+        job.start()
+        return job
+
+    def ask_keep(self) -> bool:
+        """Cancelled after an epoch finished: judge and keep it, or store nothing?"""
+        answer = QMessageBox.question(
+            self,
+            "Cancel fine-tuning",
+            f"{self.epochs_done} epoch(s) finished. Keep the last finished epoch?\n\n"
+            "Yes: it is judged against the current model like any candidate and stored.\n"
+            "No: nothing is stored.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def cancel(self) -> None:
-        if self.job_id is not None:
-            self.worker.cancel(self.job_id)
-            self.status_label.setText("Cancelling after this batch…")
-            self.cancel_button.setEnabled(False)
+        if self.job is None or self.job.cancelling:
+            return
+        keep = self.epochs_done > 0 and self.ask_keep()
+        if self.job is None:  # it finished while the question was open
+            return
+        self.job.cancel(keep)
+        self.status_label.setText(
+            "Stopping; judging the last finished epoch…" if keep else "Cancelling…"
+        )
+        self.cancel_button.setEnabled(False)
+
+    def shutdown(self, timeout_s: float = 3.0) -> None:
+        """Stop a run (nothing stored) and wait for its child to go (window close, tests)."""
+        if self.job is not None:
+            self.job.cancel(False)
+            self.job.wait(timeout_s)
 
     @property
     def running(self) -> bool:
-        return self.job_id is not None
+        return self.job is not None
 
-    def _on_started(self, job_id: int, _name: str) -> None:
-        if job_id == self.job_id:
-            self.status_label.setText("Loading data and model…")
-
-    def _on_progress(self, job_id: int, info: dict) -> None:
-        if job_id != self.job_id:
+    def _on_event(self, event: object) -> None:
+        if self.job is None:
             return
-        self.plots.add(info)
-        event = info.get("event")
-        if event == "batch":
-            total = info["epochs"] * info["batches"]
-            done = (info["epoch"] - 1) * info["batches"] + info["batch"]
-            self.progress_bar.setRange(0, total)
-            self.progress_bar.setValue(done)
-            self.status_label.setText(
-                f"Epoch {info['epoch']}/{info['epochs']}, batch {info['batch']}/"
-                f"{info['batches']}, loss {info['loss']:.4f}, "
-                f"{info['images_per_s']:.2f} images/s, ETA {format_eta(info['eta_s'])}"
-            )
-        elif event == "epoch":
-            self.status_label.setText(
-                f"Epoch {info['epoch']}: loss {info['loss']:.4f}, val loss "
-                f"{info['val_loss']:.4f}, val Dice {info['val_dice']:.4f}"
-            )
-        elif event == "scoring":
+        self.plots.add(event)
+        if isinstance(event, DataSummary):
+            self.status_label.setText(summary_text(event))
+        elif isinstance(event, Phase):
             self.progress_bar.setRange(0, 0)
+            self.status_label.setText(event.message[:1].upper() + event.message[1:] + "…")
+        elif isinstance(event, Batch):
+            self.progress_bar.setRange(0, event.epochs * event.batches)
+            self.progress_bar.setValue((event.epoch - 1) * event.batches + event.batch)
             self.status_label.setText(
-                f"Scoring new and current model on {info['holdout_images']} held-out images…"
+                f"Epoch {event.epoch}/{event.epochs}, batch {event.batch}/{event.batches}, "
+                f"loss {event.loss:.4f}, {event.images_per_s:.2f} images/s, "
+                f"ETA {format_eta(event.eta_s)}"
             )
-        elif event == "selection":
-            self._show_selection(info)
+        elif isinstance(event, Epoch):
+            self.epochs_done += 1
+            self.status_label.setText(
+                f"Epoch {event.epoch}: loss {event.loss:.4f}, select loss "
+                f"{event.val_loss:.4f}, select Dice {event.val_dice:.4f}"
+            )
+        elif isinstance(event, Scoring):
+            self.progress_bar.setRange(0, event.total)
+            self.progress_bar.setValue(event.done)
+            which = "new" if event.model == "new" else "current"
+            self.status_label.setText(
+                f"Judging the {which} model: {event.done}/{event.total} judge images"
+            )
+        elif isinstance(event, Selection):
+            self._show_selection(event)
 
-    def _show_selection(self, info: dict) -> None:
-        self.selection = info
-        current = info["current_dice"]
-        scores = f"new {info['new_dice']:.4f}"
-        scores += f" vs current {current:.4f}" if current is not None else ""
-        verdict = "now the current model" if info["accepted"] else "kept aside (not used)"
+    def _show_selection(self, sel: Selection) -> None:
+        self.selection = sel
+        if sel.new_dice is not None:
+            scores = f"Judge-set Dice: new {sel.new_dice:.4f}"
+            scores += f" vs current {sel.base_dice:.4f}" if sel.base_dice is not None else ""
+        else:
+            scores = "Not judged"
+        current = sel.accepted or sel.overridden
+        verdict = "now the current model" if current else "kept aside (not used)"
         self.decision_label.setText(
-            f"<b>{info['version']}</b> {verdict}.<br>Held-out Dice: {scores}.<br>"
-            f"{html.escape(info['reason'])}"
-            + ("<br>(training was cancelled; best weights so far)" if info["cancelled"] else "")
+            f"<b>{html.escape(sel.version)}</b> {verdict}.<br>{scores}.<br>"
+            f"{html.escape(sel.reason)}"
+            + ("<br>(cancelled; the last finished epoch was kept)" if sel.cancelled else "")
         )
-        if info["accepted"]:
-            parent = self.store.get(info["version"]).meta.get("parent")
+        if current:
+            parent = sel.parent
             self._override_to = parent if parent and self._is_version(parent) else None
             self.override_button.setText(f"Switch back to {parent}")
         else:
-            self._override_to = info["version"]
-            self.override_button.setText(f"Use {info['version']} anyway")
+            self._override_to = sel.version
+            self.override_button.setText(f"Use {sel.version} anyway")
         self.override_button.setVisible(self._override_to is not None)
-        if info["accepted"]:
-            self.model_changed.emit(self.store.get(info["version"]))
+        if current:
+            self.model_changed.emit(self.store.get(sel.version))
 
     def _is_version(self, name: str) -> bool:
-        return any(v.version == name for v in self.store.versions())
+        try:
+            self.store.get(name)
+        except ModelStoreError:
+            return False
+        return True
 
     def _override(self) -> None:
         if self._override_to is None:
@@ -306,27 +355,21 @@ class FinetunePanel(QWidget):
         self.override_button.setVisible(False)
         self.model_changed.emit(info)
 
-    def _finish(self) -> None:
-        self.job_id = None
+    def _finish(self, result: Finished | None) -> None:
+        self.job = None
         self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(1 if self.selection else 0)
+        self.progress_bar.setValue(1 if result is not None and result.stored else 0)
         self.cancel_button.setEnabled(False)
         self.refresh_data()
-        self.run_finished.emit(self.selection)
+        self.run_finished.emit(result)
 
-    def _on_done(self, job_id: int, *_: object) -> None:
-        if job_id != self.job_id:
-            return
-        if self.selection is None:
-            self.status_label.setText("Stopped before a full batch: nothing to keep.")
+    def _on_finished(self, result: Finished) -> None:
+        if result.stored:
+            self.status_label.setText("Done." + (" (cancelled)" if result.cancelled else ""))
         else:
-            self.status_label.setText(
-                "Done." + (" (cancelled)" if self.selection["cancelled"] else "")
-            )
-        self._finish()
+            self.status_label.setText(result.message[:1].upper() + result.message[1:] + ".")
+        self._finish(result)
 
-    def _on_errored(self, job_id: int, message: str, _traceback: str) -> None:
-        if job_id != self.job_id:
-            return
+    def _on_errored(self, message: str, _traceback: str) -> None:
         self.status_label.setText(f"Failed: {message}")
-        self._finish()
+        self._finish(None)

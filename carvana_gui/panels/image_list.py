@@ -36,27 +36,32 @@ from PySide6.QtWidgets import (
 )
 
 from model.data.dataset import ImageRecord, scan_folder
-from model.project import ImageEntry
-from model.workflows.batch_automask import is_stale
+from model.edits import lifecycle
+from model.edits.lifecycle import MaskRecord, MaskState
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("Image", "Status", "Dice", "Model")
 STALE_COLOR = QColor(235, 120, 60)
-STATUS_LABELS = {"no-mask": "no mask", "auto": "auto", "edited": "edited", "reviewed": "reviewed"}
+STATUS_LABELS = {
+    MaskState.NONE: "no mask",
+    MaskState.AUTO: "auto",
+    MaskState.EDITED: "edited",
+    MaskState.REVIEWED: "reviewed",
+}
 STATUS_COLORS = {
-    "no-mask": QColor(140, 140, 140),
-    "auto": QColor(90, 160, 255),
-    "edited": QColor(255, 170, 60),
-    "reviewed": QColor(80, 200, 120),
+    MaskState.NONE: QColor(140, 140, 140),
+    MaskState.AUTO: QColor(90, 160, 255),
+    MaskState.EDITED: QColor(255, 170, 60),
+    MaskState.REVIEWED: QColor(80, 200, 120),
 }
 FILTERS = {
     "All images": None,
-    "Not reviewed": ("no-mask", "auto", "edited"),
-    "No mask": ("no-mask",),
-    "Auto-masked": ("auto",),
-    "Edited": ("edited",),
-    "Reviewed": ("reviewed",),
+    "Not reviewed": (MaskState.NONE, MaskState.AUTO, MaskState.EDITED),
+    "No mask": (MaskState.NONE,),
+    "Auto-masked": (MaskState.AUTO,),
+    "Edited": (MaskState.EDITED,),
+    "Reviewed": (MaskState.REVIEWED,),
 }
 _INDEX = QModelIndex | QPersistentModelIndex
 
@@ -85,7 +90,7 @@ class ImageTableModel(QAbstractTableModel):
     """Rows = the visible images in display order; entries come from the edits project."""
 
     def __init__(
-        self, status_of: Callable[[str], str], entry_of: Callable[[str], ImageEntry]
+        self, status_of: Callable[[str], MaskState], entry_of: Callable[[str], MaskRecord]
     ) -> None:
         super().__init__()
         self._status_of = status_of
@@ -137,7 +142,7 @@ class ImageTableModel(QAbstractTableModel):
         record = self.records[i]
         return record.car_id or record.image_id
 
-    def _sort_key(self, statuses: list[str]) -> Callable[[int], object]:
+    def _sort_key(self, statuses: list[MaskState]) -> Callable[[int], object]:
         if self.sort_column == 1:
             order = {s: n for n, s in enumerate(STATUS_LABELS)}
             return lambda i: (order.get(statuses[i], 0), self.records[i].image_id)
@@ -150,7 +155,7 @@ class ImageTableModel(QAbstractTableModel):
             return dice_key
         if self.sort_column == 3:
             return lambda i: (
-                self._entry_of(self.records[i].image_id).model_version or "",
+                self._entry_of(self.records[i].image_id).auto_version or "",
                 self.records[i].image_id,
             )
         return lambda i: self.records[i].image_id
@@ -163,9 +168,11 @@ class ImageTableModel(QAbstractTableModel):
                 last = len(COLUMNS) - 1
                 self.dataChanged.emit(self.index(0, last), self.index(len(self._visible) - 1, last))
 
-    def is_stale(self, entry: ImageEntry) -> bool:
+    def is_stale(self, image_id: str, entry: MaskRecord) -> bool:
         # Nothing is stale before a model is active (it may still be loading).
-        return self.current_version is not None and is_stale(entry, self.current_version)
+        return self.current_version is not None and lifecycle.is_stale(
+            entry, image_id, self.current_version
+        )
 
     def record_at(self, row: int) -> ImageRecord | None:
         return self.records[self._visible[row]] if 0 <= row < len(self._visible) else None
@@ -203,12 +210,13 @@ class ImageTableModel(QAbstractTableModel):
                 return STATUS_LABELS.get(status, status)
             entry = self._entry_of(record.image_id)
             if col == 3:
-                return entry.model_version or ""
+                return entry.auto_version or ""
             return "" if entry.dice is None else f"{entry.dice:.4f}"
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
             return STATUS_COLORS.get(self._status_of(record.image_id))
         if role == Qt.ItemDataRole.ForegroundRole and col == 3:
-            return STALE_COLOR if self.is_stale(self._entry_of(record.image_id)) else None
+            stale = self.is_stale(record.image_id, self._entry_of(record.image_id))
+            return STALE_COLOR if stale else None
         if (
             role == Qt.ItemDataRole.BackgroundRole
             and self.group_by_car
@@ -216,7 +224,7 @@ class ImageTableModel(QAbstractTableModel):
         ):
             return QColor(255, 255, 255, 10)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if col == 3 and self.is_stale(self._entry_of(record.image_id)):
+            if col == 3 and self.is_stale(record.image_id, self._entry_of(record.image_id)):
                 return (
                     f"Stale: auto-masked by another model than {self.current_version}; "
                     "the Batch auto-mask panel's 'Stale auto-masks' choice redoes these"

@@ -2,7 +2,7 @@
 
 ``install_model_loop(window)`` is the one hook the main window calls; it adds the docks,
 menu entries and signal wiring, and touches the window only through its extension points
-(add_dock, menu, worker, project, records, automask, table_model, signals).
+(add_dock, menu, worker, session, automask, table_model, signals).
 
 Importing this module also reserves a CPU core for the GUI (carvana_gui.jobs.runtime_tuning): the
 TensorFlow thread caps must be in the environment before the model worker first imports
@@ -113,9 +113,9 @@ class ModelLoop:
         written under the person's brush.
         """
         w = self.window
-        if result is None or w.current is None:
+        if result is None or w.session.current is None:
             return
-        if w.current.record.image_id in result.protected_ids and not w.document.mask.any():
+        if w.session.current_id in result.protected_ids and not w.document.mask.any():
             w.auto_mask()
 
     def active_model(self) -> tuple[Path, str] | None:
@@ -129,7 +129,7 @@ class ModelLoop:
 
     def _on_folder(self, layout) -> None:
         images = list(layout.images)
-        project = self.window.project
+        project = self.window.session.project
         self.finetune.set_data(project, images)
         self.batch.set_data(project, images)
         self.effort.set_project(project)
@@ -150,11 +150,9 @@ class ModelLoop:
 
     def show_export(self) -> ExportDialog:
         w = self.window
-        folder = None
-        if w.records:
-            folder = next(iter(w.records.values())).path.parent
-        if self.export_dialog is None or self.export_dialog.project is not w.project:
-            self.export_dialog = ExportDialog(w.worker, self.active_model, w.project, folder, w)
+        folder, project = w.session.image_folder, w.session.project
+        if self.export_dialog is None or self.export_dialog.project is not project:
+            self.export_dialog = ExportDialog(w.worker, self.active_model, project, folder, w)
         self.export_dialog.show()
         return self.export_dialog
 

@@ -1,8 +1,8 @@
-"""Live training curves: loss per epoch (+ smoothed per-batch loss) and validation Dice.
+"""Live training curves: loss per epoch (+ smoothed per-batch loss) and select-set Dice.
 
-Progress dicts arrive from the model worker once per batch. Storing a point is cheap;
-redrawing is not, so curves are redrawn at most every ``REDRAW_MS`` by a timer on the
-GUI thread, however fast batches come in.
+Typed events (``finetune_events.Batch`` / ``Epoch``) arrive once per batch. Storing a
+point is cheap; redrawing is not, so curves are redrawn at most every ``REDRAW_MS`` by a
+timer on the GUI thread, however fast batches come in.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from model.workflows.finetune_events import Batch, Epoch
+
 REDRAW_MS = 500
 SMOOTHING = 0.9  # exponential moving average of the batch loss
 
 
 class TrainingPlots(QWidget):
-    """Two stacked plots fed with the progress dicts of model.nn.training.train."""
+    """Two stacked plots fed with a fine-tune run's Batch and Epoch events."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -29,7 +31,7 @@ class TrainingPlots(QWidget):
         self.loss_plot.setLabel("bottom", "epoch")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
         self.loss_plot.getAxis("bottom").enableAutoSIPrefix(False)
-        self.dice_plot = self.view.addPlot(row=1, col=0, title="Validation Dice")
+        self.dice_plot = self.view.addPlot(row=1, col=0, title="Dice on the select cars")
         self.dice_plot.setLabel("bottom", "epoch")
         self.dice_plot.showGrid(x=True, y=True, alpha=0.3)
         self.dice_plot.getAxis("bottom").enableAutoSIPrefix(False)
@@ -42,7 +44,7 @@ class TrainingPlots(QWidget):
             pen=pg.mkPen((30, 60, 200), width=2), symbol="o", symbolSize=6, name="train loss"
         )
         self.val_curve = self.loss_plot.plot(
-            pen=pg.mkPen((220, 110, 0), width=2), symbol="s", symbolSize=6, name="val loss"
+            pen=pg.mkPen((220, 110, 0), width=2), symbol="s", symbolSize=6, name="select loss"
         )
         self.dice_curve = self.dice_plot.plot(
             pen=pg.mkPen((20, 150, 60), width=2), symbol="o", symbolSize=6
@@ -66,23 +68,21 @@ class TrainingPlots(QWidget):
         self._dirty = True
         self._redraw()
 
-    def add(self, info: dict) -> None:
-        """Take one progress dict; unknown events are ignored."""
-        event = info.get("event")
-        if event == "batch":
-            loss = float(info.get("loss", math.nan))
-            if math.isfinite(loss):
+    def add(self, event: object) -> None:
+        """Take one event; anything but Batch and Epoch is ignored."""
+        if isinstance(event, Batch):
+            if math.isfinite(event.loss):
+                loss = event.loss
                 self._ema = (
                     loss if self._ema is None else SMOOTHING * self._ema + (1 - SMOOTHING) * loss
                 )
-                batches = max(1, int(info.get("batches", 1)))
-                self.batch_x.append(int(info["epoch"]) - 1 + int(info["batch"]) / batches)
+                self.batch_x.append(event.epoch - 1 + event.batch / max(1, event.batches))
                 self.batch_loss.append(self._ema)
-        elif event == "epoch":
-            self.epochs.append(float(info["epoch"]))
-            self.train_loss.append(float(info.get("loss", math.nan)))
-            self.val_loss.append(float(info.get("val_loss", math.nan)))
-            self.val_dice.append(float(info.get("val_dice", math.nan)))
+        elif isinstance(event, Epoch):
+            self.epochs.append(float(event.epoch))
+            self.train_loss.append(float(event.loss))
+            self.val_loss.append(float(event.val_loss))
+            self.val_dice.append(float(event.val_dice))
         else:
             return
         self._dirty = True

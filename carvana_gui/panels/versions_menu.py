@@ -1,7 +1,8 @@
-"""Model → Versions: every stored model with its scores; pick one to roll back (or forward).
+"""Model → Versions: every model with its scores; pick one to roll back (or forward).
 
 The list is rebuilt each time the menu opens, from the store's folders and JSON only (no
-Keras), so it is always current after fine-tuning or an import. Picking a version only
+Keras), so it is always current after fine-tuning or an import. The default shipped with
+the package is listed last, so it can always be rolled back to. Picking a version only
 moves the store's ``current`` pointer; old versions are never deleted.
 """
 
@@ -13,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
-from model.store.versions import ModelInfo, ModelStore
+from model.store.versions import ModelInfo, ModelStore, is_shipped, shipped_label
 from model.workflows.finetune import override_current, version_label
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,15 @@ class ModelVersionsMenu(QObject):
     def rebuild(self) -> None:
         self.menu.clear()
         self._group = QActionGroup(self.menu)
-        versions = self.store.versions()
-        if not versions:
+        choices = self.store.choices()  # the shipped default first, then oldest to newest
+        if not choices:
             empty = self.menu.addAction("(no models yet: train or import one)")
             empty.setEnabled(False)
             return
         current = self.store.current()
-        for info in reversed(versions):  # newest first
-            action = QAction(version_label(info), self.menu)
+        for info in reversed(choices):  # newest first, the shipped default last
+            label = shipped_label(info) if is_shipped(info) else version_label(info)
+            action = QAction(label, self.menu)
             action.setCheckable(True)
             action.setChecked(current is not None and current.version == info.version)
             action.setToolTip(str(info.path))

@@ -1,86 +1,174 @@
-"""`carvana finetune | models`: fine-tune on corrected masks, and choose among the versions.
+"""`carvana finetune`: fine-tune on reviewed masks, keep the result only if it is better.
 
-A fine-tuned model is always stored (nothing is lost), but it becomes the current model
-only when it beats its base on the held-out cars at full resolution, the same rule the
-GUI's Fine-tune panel applies (model/model_selection.py). `carvana models` shows that
-verdict for every version and lets the user overrule it.
+The same workflow as the GUI's Fine-tune panel (``model.workflows.finetune.run_finetune``):
+reviewed masks only, split by car into train / select / judge, the judge set decides
+keep-or-not. Two forms:
+
+- ``carvana finetune FOLDER``: an annotation folder; its project store's reviewed masks
+  train (``--edits DIR`` names another edits folder). Unreviewed edits are counted, not used.
+- ``carvana finetune IMAGES_DIR MASKS_DIR``: a plain masks folder; every mask counts as
+  reviewed.
+
+``--with-truth`` adds the folder's ground-truth masks to training (never of a select or
+judge car). Ctrl-C stops; nothing is stored unless ``--keep-cancelled`` and an epoch had
+finished. ``carvana models`` shows each version's verdict and lets the user overrule it.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from model.cli.main import CliError
-from model.cli.network import (
-    INTERRUPTED,
-    add_training_args,
-    resolve_model,
-    train_with_bar,
-)
+from model.cli.network import INTERRUPTED, cooperative_interrupt, resolve_model
 from model.data.dataset import list_images
 from model.store.versions import (
     MODEL_NAME,
+    ModelInfo,
     ModelStore,
     read_model_meta,
-    resolve_default_model,
+    shipped_model_info,
     user_models_dir,
+)
+from model.workflows.finetune import (
+    FinetuneSettings,
+    Sources,
+    describe,
+    folder_sources,
+    reviewed_sources,
+    run_finetune,
+)
+from model.workflows.finetune_events import (
+    Batch,
+    DataSummary,
+    Epoch,
+    FinetuneEvent,
+    Phase,
+    Selection,
+    TrainingDone,
 )
 
 
-def cmd_finetune(args: argparse.Namespace) -> int:
-    from model.nn.training import finetune_config, run_meta
+def _sources(args: argparse.Namespace) -> Sources:
+    """Reviewed masks of an annotation folder, or every mask of a plain masks folder."""
+    if args.masks_dir is not None:
+        if args.edits:
+            raise CliError("--edits is for an annotation folder, not IMAGES_DIR MASKS_DIR")
+        images = list_images(args.folder, args.masks_dir)
+        sources = folder_sources(images)
+        if not sources.reviewed:
+            raise CliError(f"{args.masks_dir}: no masks matching the images in {args.folder}")
+        return sources
+    from model.workflows.annotation_folder import open_annotation_folder
 
-    base = resolve_model(args.model)
-    records = [r for r in list_images(args.images_dir, args.masks_dir) if r.mask_path]
-    if not records:
-        raise CliError(f"{args.masks_dir}: no masks matching the images in {args.images_dir}")
-    pairs = [(r.path, r.mask_path) for r in records]
-    base_meta = read_model_meta(base)
-    store_dir = Path(args.out) if args.out else user_models_dir()
-    config = finetune_config(
-        base,
-        pairs,
-        store_dir / "runs" / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}",
+    try:
+        folder = open_annotation_folder(Path(args.folder), Path(args.edits) if args.edits else None)
+    except (OSError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"reviewed masks from {folder.store.root}")
+    return reviewed_sources(folder.store, folder.images)
+
+
+def _base(arg: str | None, store: ModelStore) -> ModelInfo:
+    """--model (file, version folder or store folder), else the store's current model."""
+    if arg is None:
+        current = store.current()
+        if current is None:
+            raise CliError(f"no model to fine-tune: pass --model, or train one into {store.root}")
+        return current
+    path = resolve_model(arg)
+    shipped = shipped_model_info()
+    if shipped is not None and shipped.path.resolve() == path.resolve():
+        return shipped
+    version = path.parent.name if path.name == MODEL_NAME else path.name
+    return ModelInfo(version, path, read_model_meta(path))
+
+
+class _Printer:
+    """Events -> a batch bar on stderr and one line per stage on stdout."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def __call__(self, event: FinetuneEvent) -> None:
+        if isinstance(event, DataSummary):
+            print(describe(event))
+        elif isinstance(event, Phase):
+            print(f"{event.message}…")
+        elif isinstance(event, Batch):
+            if self.bar is None:
+                self.bar = tqdm(
+                    total=event.epochs * event.batches,
+                    desc="finetune",
+                    unit="batch",
+                    file=sys.stderr,
+                    disable=None,
+                    dynamic_ncols=True,
+                )
+            self.bar.set_postfix(epoch=f"{event.epoch}/{event.epochs}", loss=f"{event.loss:.4f}")
+            self.bar.update(1)
+        elif isinstance(event, Epoch):
+            line = (
+                f"epoch {event.epoch}/{event.epochs}: loss {event.loss:.4f}  "
+                f"select loss {event.val_loss:.4f}  select Dice {event.val_dice:.4f}"
+            )
+            (self.bar.write if self.bar is not None else print)(line)
+        elif isinstance(event, TrainingDone):
+            self.close()
+        elif isinstance(event, Selection) and event.new_dice is not None:
+            base = f", base {event.base_dice:.4f}" if event.base_dice is not None else ""
+            print(f"judge-set Dice at full resolution: new {event.new_dice:.4f}{base}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    store = ModelStore(Path(args.out) if args.out else user_models_dir())
+    base = _base(args.model, store)
+    sources = _sources(args)  # ground truth comes with the folder's records
+    settings = FinetuneSettings(
         epochs=args.epochs,
-        batch_size=args.batch_size,
         learning_rate=args.lr,
-        val_fraction=args.val_fraction,
+        batch_size=args.batch_size,
         patience=args.patience,
+        include_ground_truth=args.with_truth,
         seed=args.seed,
         workers=args.workers,
-        tensorboard=True,
     )
-    train_pairs, val_pairs = config.train_pairs, config.val_pairs
-    data = {
-        "folders": [str(Path(args.images_dir).resolve()), str(Path(args.masks_dir).resolve())],
-        "images": len(pairs),
-        "train_images": len(train_pairs),
-        "val_images": len(val_pairs),
-        "val_ids": sorted(Path(p[0]).stem for p in val_pairs),
-    }
-    parent = base.parent.name if base.name == MODEL_NAME else base.name
-    threshold = float(base_meta.get("threshold", 0.5))
-    print(f"fine-tuning {base} on {len(train_pairs)} images, validating on {len(val_pairs)}")
-    result = train_with_bar(config)
-    if result is None:
+    print(f"fine-tuning {base.version} ({base.path})")
+    printer = _Printer()
+    try:
+        with cooperative_interrupt() as stop:
+            outcome = run_finetune(
+                sources,
+                store,
+                base,
+                settings,
+                printer,
+                stop.is_set,
+                keep_cancelled=args.keep_cancelled,
+                make_current=args.make_current,
+            )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        printer.close()
+    if outcome.version is None:
+        if not outcome.cancelled:
+            raise CliError(outcome.message)
+        print(outcome.message)
         return INTERRUPTED
-    meta = run_meta(config, result, data, parent=parent, threshold=threshold)
-    meta["run"] = str(Path(config.out_dir).resolve())
-    held_out = {Path(image) for image, _ in val_pairs}
-    decision = _compare_on_held_out(
-        result.model_path, base, [r for r in records if r.path in held_out]
-    )
-    from model.workflows.finetune import override_current, record_version
-
-    store = ModelStore(store_dir)
-    info = record_version(store, result.model_path, decision, meta, label=Path(config.out_dir).name)
+    info, decision = outcome.version, outcome.decision
     print(f"model {info.version}: {info.path}")
     if decision.accept:
         print(f"  now the current model: {decision.reason}")
     elif args.make_current:  # the user's word beats the score, and the JSON says so
-        override_current(store, info.version)
         print(f"  now the current model (--make-current), although: {decision.reason}")
     else:
         print(
@@ -90,58 +178,26 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare_on_held_out(new_model: Path, base: Path, held_out: list):
-    """Score the fine-tuned and the base model on the held-out images (full resolution)."""
-    from model.nn.predictor import Predictor
-    from model.workflows.finetune import Decision, decide, score_predictor
-
-    if not held_out:  # all images of one car: nothing unseen to compare on
-        reason = "no held-out images to compare on (they all show one car)"
-        return Decision(float("nan"), None, False, reason, 0)
-    print(f"scoring the new and the base model on {len(held_out)} held-out images")
-    new = score_predictor(Predictor.load(new_model), held_out).mean
-    old = score_predictor(Predictor.load(base), held_out).mean
-    print(f"  held-out Dice at full resolution: new {new:.4f}, base {old:.4f}")
-    return decide(new, old, len(held_out))
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from model.store.versions import ModelStoreError
-    from model.workflows.finetune import override_current, version_label
-
-    store = ModelStore(Path(args.out) if args.out else user_models_dir())
-    if args.use:
-        try:
-            info = override_current(store, args.use)
-        except ModelStoreError as exc:
-            raise CliError(str(exc)) from None
-        print(f"{info.version} is now the current model of {store.root}")
-        return 0
-    versions = store.versions()
-    if not versions:
-        shipped = resolve_default_model()
-        print(f"{store.root}: no models yet; the default is {shipped or 'not installed'}")
-        return 0
-    current = store.current()
-    print(f"{store.root}:")
-    for info in versions:
-        mark = "*" if current is not None and info.version == current.version else " "
-        created = str(info.meta.get("created", "?"))[:16]
-        print(f"{mark} {version_label(info)}  [{created}, preset {info.meta.get('preset', '?')}]")
-    return 0
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = FinetuneSettings()
     p = subparsers.add_parser(
         "finetune",
-        help="fine-tune a model on corrected masks",
-        description="Continue training a model on images and their (corrected) masks. The "
-        "result is stored as a new version with the base as its parent; it becomes the "
-        "current model only if it beats the base on the held-out cars (full-resolution "
-        "Dice), unless --make-current.",
+        help="fine-tune a model on reviewed masks",
+        description="Continue training a model on reviewed masks: FOLDER is an annotation "
+        "folder (its reviewed masks train; unreviewed edits are not used), or IMAGES_DIR "
+        "MASKS_DIR a plain masks folder (every mask counts). The reviewed cars are split into "
+        "train / select (early stopping) / judge (keep or not). The result is stored as a new "
+        "version with the base as its parent; it becomes the current model only if it beats "
+        "the base on the judge cars (full-resolution Dice), unless --make-current.",
     )
-    p.add_argument("images_dir")
-    p.add_argument("masks_dir")
+    p.add_argument("folder", metavar="FOLDER", help="annotation folder, or IMAGES_DIR")
+    p.add_argument("masks_dir", nargs="?", metavar="MASKS_DIR", help="plain masks folder")
+    p.add_argument("--edits", metavar="DIR", help="edits folder (default: <images>_edits)")
+    p.add_argument(
+        "--with-truth",
+        action="store_true",
+        help="also train on the folder's ground-truth masks (never of a select or judge car)",
+    )
     p.add_argument("--model", help="base model (default: the current model)")
     p.add_argument("--out", help="models folder (default: the user models folder)")
     p.add_argument(
@@ -149,15 +205,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="make the result current even when it scores no better than the base",
     )
-    add_training_args(p, epochs=5, batch=2, lr=5e-5, val=0.2, patience=3)
-    p.set_defaults(func=cmd_finetune)
-
-    p = subparsers.add_parser(
-        "models",
-        help="list the stored model versions, or choose the current one",
-        description="List the versions in a models folder (* marks the current one) with "
-        "their scores, or make one current with --use.",
+    p.add_argument(
+        "--keep-cancelled",
+        action="store_true",
+        help="on Ctrl-C, judge and store the best finished epoch instead of nothing",
     )
-    p.add_argument("--out", help="models folder (default: the user models folder)")
-    p.add_argument("--use", metavar="VERSION", help="make this version the current model")
-    p.set_defaults(func=cmd_models)
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="default %(default)s")
+    p.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="default %(default)s"
+    )
+    p.add_argument(
+        "--lr", type=float, default=defaults.learning_rate, help="Adam learning rate (%(default)s)"
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=defaults.patience,
+        help="early stopping on the select cars (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=defaults.seed, help="split/shuffle seed")
+    p.add_argument(
+        "--workers", type=int, default=defaults.workers, help="data loading threads (%(default)s)"
+    )
+    p.set_defaults(func=cmd_finetune)

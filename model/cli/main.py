@@ -21,7 +21,9 @@ COMMAND_MODULES = (
     "model.cli.data",
     "model.cli.network",
     "model.cli.finetune",
+    "model.cli.models",
     "model.cli.evaluate",
+    "model.cli.project",
 )
 
 

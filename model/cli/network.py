@@ -24,11 +24,7 @@ from tqdm import tqdm
 from model.cli.main import CliError
 from model.data.dataset import list_images, scan_folder, split_by_car
 from model.data.masks import atomic_write_bytes, image_size, write_mask
-from model.store.versions import (
-    MODEL_NAME,
-    ModelStore,
-    resolve_default_model,
-)
+from model.store.versions import MODEL_NAME, ModelStore, user_models_dir
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +67,35 @@ def _bar(total: int, desc: str, unit: str, initial: int = 0) -> tqdm:
 
 
 def resolve_model(arg: str | None) -> Path:
-    """--model value (file, version folder or store folder) or the default model."""
+    """--model value (file, version folder or store folder) or the current model.
+
+    Without a file, the store's current model is used, and the log says which and why
+    (e.g. ``model default-v005 (no current.json in ...; the shipped default)``).
+    """
     if arg is None:
-        found = resolve_default_model()
-        if found is None:
-            raise CliError(
-                "no model: pass --model FILE, or train one first (carvana train DATA --out DIR)"
-            )
-        return found
+        return _current_of(
+            ModelStore(user_models_dir()),
+            "no model: pass --model FILE, or train one first (carvana train DATA --out DIR)",
+        )
     path = Path(arg).expanduser()
     if path.is_dir():
         if (path / MODEL_NAME).is_file():
             return path / MODEL_NAME
-        current = ModelStore(path).current()
-        if current is None:
-            raise CliError(
-                f"{path}: neither a model version folder nor a store with a current model"
-            )
-        return current.path
+        return _current_of(
+            ModelStore(path),
+            f"{path}: neither a model version folder nor a store with a current model",
+        )
     if not path.is_file():
         raise CliError(f"{path}: model file not found")
     return path
+
+
+def _current_of(store: ModelStore, missing: str) -> Path:
+    current, why = store.current_and_why()
+    if current is None:
+        raise CliError(missing)
+    log.info("model %s (%s): %s", current.version, why, current.path)
+    return current.path
 
 
 def _load_predictor(arg: str | None, batch_size: int):

@@ -1,20 +1,18 @@
 """Correction effort per model version: is fine-tuning paying off?
 
-Pure aggregation over the edits project's per-image records (no Qt, no Keras). An image
-counts for a model version once a person has judged that version's auto-mask: they either
-changed it ("edited") or approved it ("reviewed"). Auto-masks nobody has looked at say
-nothing about the model, so they are counted separately as "pending".
+Pure aggregation over the project store's rows (no Qt, no Keras). An image counts for a
+model version once a person has judged that version's auto-mask (``lifecycle.
+counts_for_effort``): they either changed it (edited) or approved it (reviewed). Auto-masks
+nobody has looked at say nothing about the model, so they are counted as "pending".
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-JUDGED = ("edited", "reviewed")
+from model.edits import lifecycle
+from model.edits.lifecycle import MaskRecord, MaskState
 
 
 @dataclass(frozen=True)
@@ -34,38 +32,32 @@ class VersionEffort:
         return self.accepted / self.judged if self.judged else 0.0
 
 
-def _field(record: Any, name: str) -> Any:
-    if isinstance(record, Mapping):
-        return record.get(name)
-    return getattr(record, name, None)
+def effort_by_version(
+    records: Mapping[str, MaskRecord] | Iterable[MaskRecord],
+) -> list[VersionEffort]:
+    """Aggregate rows by the model version that auto-masked them.
 
-
-def effort_by_version(records: Mapping[str, Any] | Iterable[Any]) -> list[VersionEffort]:
-    """Aggregate records (ImageEntry objects or their dicts) by the version that auto-masked them.
-
-    Records without a model version (masks drawn from scratch) have no auto-mask to compare
-    against and are left out. Versions are returned in order of first appearance after
-    sorting by name, which for timestamped version names is creation order.
+    Rows without a model version (masks drawn from scratch) have no auto-mask to compare
+    against and are left out. Versions are sorted by name (creation order for vNNN ids).
     """
     values = records.values() if isinstance(records, Mapping) else records
     groups: dict[str, dict[str, float]] = {}
     for record in values:
-        version = _field(record, "model_version")
-        if not version:
+        if not record.auto_version:
             continue
         g = groups.setdefault(
-            str(version), {"judged": 0, "accepted": 0, "pending": 0, "pixels": 0.0, "seconds": 0.0}
+            record.auto_version,
+            {"judged": 0, "accepted": 0, "pending": 0, "pixels": 0.0, "seconds": 0.0},
         )
-        status = _field(record, "status")
-        if status not in JUDGED:
-            if status == "auto":
+        if not lifecycle.counts_for_effort(record):
+            if record.state is MaskState.AUTO:
                 g["pending"] += 1
             continue
-        changed = int(_field(record, "pixels_changed") or 0)
+        changed = int(record.pixels_changed or 0)
         g["judged"] += 1
         g["pixels"] += changed
-        g["seconds"] += float(_field(record, "seconds") or 0.0)
-        if status == "reviewed" and changed == 0:
+        g["seconds"] += record.seconds
+        if record.state is MaskState.REVIEWED and changed == 0:
             g["accepted"] += 1
     result = []
     for version in sorted(groups):
@@ -82,21 +74,3 @@ def effort_by_version(records: Mapping[str, Any] | Iterable[Any]) -> list[Versio
             )
         )
     return result
-
-
-def read_status_records(status_file: Path) -> dict[str, dict]:
-    """The per-image records of a saved project status file (``project.json``).
-
-    A missing file is an empty project; an unreadable one raises ValueError naming it.
-    """
-    path = Path(status_file)
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        images = data["images"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: unreadable project status file ({exc})") from exc
-    if not isinstance(images, dict):
-        raise ValueError(f"{path}: 'images' must be an object, got {type(images).__name__}")
-    return images

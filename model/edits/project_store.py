@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,18 +86,16 @@ class ProjectError(RuntimeError):
     """The project folder or its database cannot be used; the message names the path."""
 
 
-@dataclass(frozen=True)
 class ConflictError(RuntimeError):
     """The mask was changed elsewhere (another window or process) since it was loaded."""
 
-    image_id: str
-    theirs: MaskRecord
-
-    def __str__(self) -> str:
-        who = self.theirs.user or "another program"
-        return (
-            f"{self.image_id}: changed by {who} at {self.theirs.updated or '?'} "
-            f"(now {self.theirs.state}) since this window loaded it"
+    def __init__(self, image_id: str, theirs: MaskRecord) -> None:
+        self.image_id = image_id
+        self.theirs = theirs
+        who = theirs.user or "another program"
+        super().__init__(
+            f"{image_id}: changed by {who} at {theirs.updated or '?'} "
+            f"(now {theirs.state}) since this window loaded it"
         )
 
 

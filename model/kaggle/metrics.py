@@ -58,6 +58,21 @@ class DiceReport:
         return sorted(self.scores.items(), key=lambda item: (item[1], item[0]))[:n]
 
 
+UNCERTAIN_LOW, UNCERTAIN_HIGH = 0.1, 0.9
+
+
+def uncertainty_score(prob: np.ndarray) -> float:
+    """Share of pixels the model is unsure about (probability between 0.1 and 0.9).
+
+    Stored with each auto-mask so a reviewer can start with the masks most likely wrong;
+    the errors cluster along the edges, which is where this band lies.
+    """
+    prob = np.asarray(prob)
+    if prob.size == 0:
+        return 0.0
+    return float(np.count_nonzero((prob > UNCERTAIN_LOW) & (prob < UNCERTAIN_HIGH)) / prob.size)
+
+
 def _csv_loaders(path: Path) -> dict[str, MaskLoader]:
     loaders: dict[str, MaskLoader] = {}
     for line, (name, rle) in enumerate(iter_rle_csv(path), start=2):

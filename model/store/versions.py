@@ -27,6 +27,7 @@ META_NAME = "model.json"
 CURRENT_NAME = "current.json"
 MODELS_DIR_ENV = "CARVANA_MODELS_DIR"
 DEFAULT_THRESHOLD = 0.5
+SHIPPED_ALIAS = "default"  # `carvana models --use default`; shipped ids are "default-vNNN"
 _VERSION = re.compile(r"^v(?P<number>\d+)(?:-[A-Za-z0-9_.x-]+)?$")
 
 
@@ -107,27 +108,62 @@ class ModelStore:
                     found.append((int(match["number"]), info))
         return [info for _, info in sorted(found, key=lambda item: item[0])]
 
+    def choices(self) -> list[ModelInfo]:
+        """What a person can choose from: the shipped default (when installed), then every
+        stored version, oldest first (Model → Versions, ``carvana models``)."""
+        shipped = shipped_model_info()
+        return ([shipped] if shipped is not None else []) + self.versions()
+
     def get(self, version: str) -> ModelInfo:
+        shipped = shipped_model_info()
+        if shipped is not None and version in (shipped.version, SHIPPED_ALIAS):
+            return shipped
         info = self._info(self.root / version) if _VERSION.match(version) else None
         if info is None:
             raise ModelStoreError(f"{self.root}: no model version {version!r}")
         return info
 
-    def current(self) -> ModelInfo | None:
-        """The version ``current.json`` points at; None when unset or the version is gone."""
+    def _read_pointer(self) -> tuple[ModelInfo | None, str]:
+        """(the version ``current.json`` points at, or None; why, in words)."""
         pointer = self.root / CURRENT_NAME
         if not pointer.is_file():
-            return None
+            return None, f"no {CURRENT_NAME} in {self.root}"
         try:
             version = json.loads(pointer.read_text(encoding="utf-8"))["version"]
-            return self.get(str(version))
+            return self.get(str(version)), f"{pointer} points at it"
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("%s: ignoring the current-model pointer (%s)", pointer, exc)
-            return None
+            why = f"{pointer} ignored: {exc}"
+            log.warning("%s", why)
+            return None, why
 
-    def set_current(self, version: str) -> None:
-        self.get(version)  # raises when it does not exist
-        atomic_write_bytes(self.root / CURRENT_NAME, json.dumps({"version": version}).encode())
+    def pointed(self) -> ModelInfo | None:
+        """The version ``current.json`` points at; None when unset or the version is gone."""
+        return self._read_pointer()[0]
+
+    def current(self) -> ModelInfo | None:
+        """The one answer to "which model is current": the pointer, else the shipped default."""
+        return self.current_and_why()[0]
+
+    def current_and_why(self) -> tuple[ModelInfo | None, str]:
+        """The current model and why it is the one, e.g. for the CLI's "model ..." line."""
+        info, why = self._read_pointer()
+        if info is not None:
+            return info, why
+        shipped = shipped_model_info()
+        if shipped is None:
+            return None, f"{why}; no shipped default installed"
+        return shipped, f"{why}; the shipped default"
+
+    def set_current(self, version: str) -> ModelInfo:
+        """Point ``current.json`` at ``version`` (a stored version, or the shipped default).
+
+        Choosing the shipped default stores the alias ``default``: it keeps meaning "the
+        default installed with the package" when a newer one is shipped.
+        """
+        info = self.get(version)  # raises when it does not exist
+        name = SHIPPED_ALIAS if is_shipped(info) else info.version
+        atomic_write_bytes(self.root / CURRENT_NAME, json.dumps({"version": name}).encode())
+        return info
 
     def _next_number(self) -> int:
         numbers = [0]
@@ -185,13 +221,48 @@ def user_models_dir() -> Path:
 
 def shipped_model_path() -> Path | None:
     """The default model installed with the package (model/weights/default.keras), if present."""
-    path = Path(__file__).resolve().parent / "weights" / "default.keras"
+    path = Path(__file__).resolve().parents[1] / "weights" / "default.keras"
     return path if path.is_file() else None
 
 
+def shipped_model_info() -> ModelInfo | None:
+    """The shipped default as a version like the others.
+
+    Its id names what was shipped (``default-v005``, from its JSON's ``version``), so
+    shipping a new default makes the older default's auto-masks stale.
+    """
+    path = shipped_model_path()
+    if path is None:
+        return None
+    try:
+        meta = read_model_meta(path)
+    except ModelStoreError as exc:
+        log.warning("%s", exc)
+        meta = {}
+    version = meta.get("version")
+    if not isinstance(version, str) or not version.startswith(SHIPPED_ALIAS):
+        version = SHIPPED_ALIAS
+    return ModelInfo(version=version, path=path, meta=meta)
+
+
+def is_shipped(info: ModelInfo) -> bool:
+    """Is this the default installed with the package (stored ids all start with 'v')?"""
+    return info.version.startswith(SHIPPED_ALIAS)
+
+
+def shipped_label(info: ModelInfo) -> str:
+    """'default-v005 — val Dice 0.9890 (shipped default)': the shipped model in a list."""
+    dice = info.meta.get("val_dice")
+    score = f" — val Dice {dice:.4f}" if isinstance(dice, int | float) else ""
+    return f"{info.version}{score} (shipped default)"
+
+
+def current_model() -> ModelInfo | None:
+    """The user's current model: the user store's pointer, else the shipped default."""
+    return ModelStore(user_models_dir()).current()
+
+
 def resolve_default_model() -> Path | None:
-    """The user store's current model, else the shipped model, else None."""
-    current = ModelStore(user_models_dir()).current()
-    if current is not None:
-        return current.path
-    return shipped_model_path()
+    """The file of the user's current model (see current_model), else None."""
+    current = current_model()
+    return current.path if current is not None else None

@@ -1,11 +1,12 @@
-"""Batch auto-mask: predict many images of a folder into the edits project.
+"""Batch auto-mask: predict many images of a folder into its project store.
 
-Which images: all of them, only those without any mask, or only "stale" ones (auto-masks
-made by a model version other than the current one). Whatever the selection, masks a
-person edited or reviewed are never touched: they are skipped when the job is planned and
-checked again right before each write, because the user keeps editing while it runs.
-Each auto-mask is saved atomically as soon as it is predicted, so a cancel or crash keeps
-everything finished so far.
+Which images: the lifecycle decides (``lifecycle.batch_may_replace``): all of them, only
+those without a mask, or only stale auto-masks; a mask a person edited or reviewed is
+never touched, whatever the selection. It is planned from one snapshot of the store and
+checked again inside the transaction that writes each auto-mask, because the person keeps
+editing (in this window or another) while it runs. Each auto-mask is stored as soon as it
+is predicted, so a cancel or crash keeps everything finished so far. Shared by the
+window's batch panel and ``carvana automask``.
 """
 
 from __future__ import annotations
@@ -19,21 +20,37 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from model.data.dataset import parse_image_name
-from model.project import EditsProject, ImageEntry
+from model.data.masks import read_mask
+from model.edits import lifecycle
+from model.edits.lifecycle import ActiveModels, BatchSelection
+from model.edits.project_store import ProjectStore
+from model.kaggle.metrics import dice, uncertainty_score
 
 log = logging.getLogger(__name__)
 
-SELECTIONS = ("all", "without-mask", "stale")
-HAND_MADE = ("edited", "reviewed")
-SAVE_STATUS_EVERY_S = 2.0
+SELECTIONS = tuple(s.value for s in BatchSelection)
 
-ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """One image done (saved, left alone, or handed to the editor)."""
+
+    done: int
+    total: int
+    image_id: str
+    saved: bool
+    images_per_s: float
+    eta_s: float
+
+
+ProgressFn = Callable[[BatchProgress], None]
 
 
 class PathPredictor(Protocol):
     def predict_paths(self, paths: Iterable[Path], tta: bool = False) -> Iterator[tuple[Path, Any]]:
-        """Yield (path, prediction with a .mask) in input order."""
+        """Yield (path, prediction with .mask and .prob) in input order."""
 
 
 def image_id_of(path: Path | str) -> str:
@@ -42,46 +59,33 @@ def image_id_of(path: Path | str) -> str:
     return parse_image_name(name)[0]
 
 
-def is_hand_made(project: EditsProject, image_id: str) -> bool:
-    """True when a person owns this mask: edited, reviewed, or an edited mask file exists."""
-    return project.status(image_id) in HAND_MADE or project.has_edited_mask(image_id)
-
-
-def is_stale(entry: ImageEntry, current_version: str | None) -> bool:
-    """An auto-mask made by another model version than the current one."""
-    return entry.status == "auto" and entry.model_version != current_version
-
-
 def select_images(
-    project: EditsProject,
+    store: ProjectStore,
     paths: Iterable[Path],
-    selection: str,
-    current_version: str | None,
+    selection: BatchSelection | str,
+    active: ActiveModels | str | None,
 ) -> tuple[list[Path], int]:
-    """(paths to predict, number of hand-made masks left alone) for one selection.
+    """(paths to predict, number of people's masks left alone) for one selection.
 
-    Reads the project once (two directory listings and a status snapshot) rather than
-    stat-ing files per image: the batch panel recounts on the GUI thread, and a 100k-image
-    folder must not freeze it.
+    One in-memory snapshot of the store, no file system calls: the batch panel recounts on
+    the GUI thread, and a 100k-image folder must not freeze it.
     """
-    if selection not in SELECTIONS:
-        raise ValueError(f"unknown selection {selection!r}; use one of {', '.join(SELECTIONS)}")
-    edited, autos = project.edited_mask_ids(), project.auto_mask_ids()
-    states = project.status_snapshot()
+    try:
+        selection = BatchSelection(selection)
+    except ValueError:
+        raise ValueError(
+            f"unknown selection {selection!r}; use one of {', '.join(SELECTIONS)}"
+        ) from None
+    records = store.records()
+    empty = lifecycle.MaskRecord()
     chosen: list[Path] = []
     protected = 0
     for path in paths:
         image_id = image_id_of(path)
-        status, version = states.get(image_id, ("no-mask", None))
-        if status in HAND_MADE or image_id in edited:
+        record = records.get(image_id, empty)
+        if lifecycle.is_hand_made(record):
             protected += 1
-            continue
-        has_auto = status == "auto" and image_id in autos
-        if (
-            selection == "all"
-            or (selection == "without-mask" and not has_auto)
-            or (selection == "stale" and has_auto and version != current_version)
-        ):
+        elif lifecycle.batch_may_replace(record, image_id, selection, active):
             chosen.append(path if isinstance(path, Path) else Path(path))
     return chosen, protected
 
@@ -106,8 +110,8 @@ class BatchResult:
         return text + (", cancelled" if self.cancelled else "")
 
 
-def run_batch_predict(
-    project: EditsProject,
+def run_batch_automask(
+    store: ProjectStore,
     paths: list[Path],
     predictor: PathPredictor,
     model_version: str | None,
@@ -115,44 +119,44 @@ def run_batch_predict(
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     protect: Callable[[str], bool] | None = None,
+    truth_of: Callable[[str], Path | None] | None = None,
 ) -> BatchResult:
-    """Predict ``paths`` and save each auto-mask into the project as it arrives.
+    """Predict ``paths`` and store each auto-mask as it arrives.
 
-    ``protect(image_id)`` lets the caller keep more masks out (e.g. the one open in the
-    editor). on_progress gets {"done", "total", "image_id", "images_per_s", "eta_s"}.
-    The project's status file is saved every few seconds and at the end.
+    ``protect(image_id)`` keeps more masks out (the one open in the editor).
+    ``truth_of(image_id)``: the ground-truth mask file, when the folder has one, so the
+    image list's Dice column is filled for batch-masked images too.
     """
     result = BatchResult(total=len(paths))
     start = time.perf_counter()
-    last_save = start
     stream = predictor.predict_paths(paths, tta)
     try:
         for done, (path, prediction) in enumerate(stream, start=1):
             image_id = image_id_of(path)
-            if is_hand_made(project, image_id):
-                result.skipped_hand_made += 1
-            elif protect is not None and protect(image_id):
+            saved = False
+            if protect is not None and protect(image_id):
                 result.protected_ids.append(image_id)
             else:
-                project.save_auto_mask(image_id, prediction.mask, model_version)
-                result.saved += 1
-                result.saved_ids.append(image_id)
-            now = time.perf_counter()
-            if now - last_save > SAVE_STATUS_EVERY_S:
-                project.save()
-                last_save = now
-            if on_progress is not None:
-                rate = done / (now - start) if now > start else 0.0
-                on_progress(
-                    {
-                        "event": "image",
-                        "done": done,
-                        "total": len(paths),
-                        "image_id": image_id,
-                        "images_per_s": rate,
-                        "eta_s": (len(paths) - done) / rate if rate else 0.0,
-                    }
+                prob = getattr(prediction, "prob", None)
+                record = store.save_auto_mask(
+                    image_id,
+                    prediction.mask,
+                    model_version,
+                    by_person=False,
+                    uncertainty=uncertainty_score(prob) if prob is not None else None,
                 )
+                if record is None:
+                    result.skipped_hand_made += 1
+                else:
+                    saved = True
+                    result.saved += 1
+                    result.saved_ids.append(image_id)
+                    _score(store, image_id, prediction.mask, truth_of)
+            if on_progress is not None:
+                now = time.perf_counter()
+                rate = done / (now - start) if now > start else 0.0
+                eta = (len(paths) - done) / rate if rate else 0.0
+                on_progress(BatchProgress(done, len(paths), image_id, saved, rate, eta))
             if should_stop is not None and should_stop():
                 result.cancelled = True
                 break
@@ -161,6 +165,23 @@ def run_batch_predict(
         if close is not None:  # stop the predictor's background prefetch
             close()
         result.seconds = time.perf_counter() - start
-        project.save()
-    log.info("batch predict: %s", result.summary())
+    log.info("batch auto-mask: %s", result.summary())
     return result
+
+
+def _score(
+    store: ProjectStore,
+    image_id: str,
+    mask: Any,
+    truth_of: Callable[[str], Path | None] | None,
+) -> None:
+    truth_path = truth_of(image_id) if truth_of is not None else None
+    if truth_path is None:
+        return
+    try:
+        truth = read_mask(truth_path)
+    except Exception as exc:  # a broken ground truth must not stop the batch
+        log.warning("%s: ground truth not scored (%s)", truth_path, exc)
+        return
+    if truth.shape == mask.shape:
+        store.set_dice(image_id, dice(mask, truth))

@@ -1,115 +1,224 @@
-"""Fine-tune on the corrected masks, then keep the new model only if it is better.
+"""Fine-tune on reviewed masks, then keep the new model only if it is better.
 
-The corrected images (hand-edited, or reviewed and accepted) are split BY CAR: most train
-the new weights, the held-out cars score both the new and the current model with the
-same full-resolution Dice that Kaggle uses. The new version is always stored (with its
-parent, data summary and both scores in its JSON) so nothing is lost, but it becomes the
-current model only when its held-out Dice is higher; the user can override either way.
+The one fine-tune workflow of the GUI (run in a child process, see ``finetune_process``)
+and of ``carvana finetune``. Its rules, in the lifecycle's words:
 
-Keras is imported only inside ``finetune_and_select`` (it runs in the model worker
-thread); the rest moves records and JSON so the GUI can call it freely.
+- only masks a person reviewed (``lifecycle.may_train``) train, select or judge; unreviewed
+  edits are counted and reported, never used. A plain masks folder counts as reviewed.
+- the reviewed images are split BY CAR into train / select / judge. The select cars drive
+  early stopping and the checkpoint choice (best.keras); the judge cars decide keep-or-not
+  (full-resolution Dice of new vs base) and serve nothing else. With fewer than three cars
+  there is no judge set: the current model is kept unless the caller says otherwise.
+- the folder's ground-truth masks, when asked for, only add training images, never of a
+  select or judge car.
+- a cancel stores nothing, unless an epoch had finished and the person chooses to keep it;
+  then that candidate is judged like any other.
+
+Keras is imported lazily (``train_model`` / ``judge_model``); everything else moves
+records and JSON.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from model.data.dataset import ImageRecord, split_by_car
+from model.data.dataset import ImageRecord
 from model.data.masks import read_mask
+from model.edits import lifecycle
+from model.edits.project_store import ProjectStore
 from model.kaggle.metrics import DiceReport, dice
-from model.project import EditsProject
 from model.store.versions import ModelInfo, ModelStore, read_model_meta, write_model_meta
+from model.workflows.finetune_events import (
+    Batch,
+    DataSummary,
+    Epoch,
+    EventFn,
+    Finished,
+    Phase,
+    Scoring,
+    Selection,
+    TrainingDone,
+    from_training_dict,
+)
 
 log = logging.getLogger(__name__)
 
-HOLDOUT_FRACTION = 0.2
-MAX_HOLDOUT_IMAGES = 32  # scoring runs at full resolution: keep it to seconds, not minutes
+JUDGE_FRACTION = 0.2  # of the reviewed cars
+SELECT_FRACTION = 0.2
+MIN_CARS_TO_JUDGE = 3  # one car each for train, select and judge
+MAX_JUDGE_IMAGES = 32  # judging runs at full resolution: keep it to seconds, not minutes
+FRESH_PRESET = "256x384"  # input size of a new network, when there is no model to start from
 
-ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
 
 
 @dataclass
-class TrainingSet:
-    """(image, mask) records to train on, and the held-out corrected ones to score with."""
+class FinetuneSettings:
+    """The one set of fine-tune defaults (GUI widgets and CLI options read them from here)."""
 
-    train: list[ImageRecord]
-    holdout: list[ImageRecord]
-    corrected: int
-    ground_truth: int
-    by_car: bool
-
-    def summary(self) -> dict:
-        return {
-            "corrected_images": self.corrected,
-            "ground_truth_images": self.ground_truth,
-            "train_images": len(self.train),
-            "holdout_images": len(self.holdout),
-            "holdout_ids": [r.image_id for r in self.holdout],
-            "split": "by-car" if self.by_car else "by-image (one car only)",
-        }
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    batch_size: int = 2
+    patience: int = 3  # early stopping on the select set
+    include_ground_truth: bool = False
+    seed: int = 0
+    preset: str | None = None  # None: the base model's own input size (fine-tuning keeps it)
+    width_multiplier: float = 0.5  # only used when there is no model to start from
+    workers: int = 1  # data loading threads
+    extra: dict = field(default_factory=dict)  # passed on to TrainConfig
 
 
-def corrected_records(project: EditsProject, images: list[ImageRecord]) -> list[ImageRecord]:
-    """Images a person corrected or approved, with mask_path pointing at that mask."""
-    found = []
+# -- what may train ----------------------------------------------------------------
+@dataclass
+class Sources:
+    """The masks a run may use: reviewed ones (mask_path = that mask), the count of
+    unreviewed edits left out, and the folder's ground truth (used only when asked)."""
+
+    reviewed: list[ImageRecord]
+    unreviewed_edits: int = 0
+    ground_truth: list[ImageRecord] = field(default_factory=list)
+
+
+def reviewed_sources(store: ProjectStore, images: Iterable[ImageRecord]) -> Sources:
+    """Ask the lifecycle which masks of ``images`` may train; count the unreviewed edits."""
+    rows = store.records()
+    reviewed, unreviewed, truth = [], 0, []
     for record in images:
-        status = project.status(record.image_id)
-        mask: Path | None = None
-        if project.has_edited_mask(record.image_id):
-            mask = project.mask_path(record.image_id) if status in ("edited", "reviewed") else None
-        elif status == "reviewed" and project.auto_mask_path(record.image_id).exists():
-            mask = project.auto_mask_path(record.image_id)  # the auto-mask was accepted as is
-        if mask is not None:
-            found.append(replace(record, mask_path=mask))
-    return found
+        row = rows.get(record.image_id)
+        if record.mask_path is not None:
+            truth.append(record)
+        if row is None:
+            continue
+        if lifecycle.may_train(row):
+            path = store.source_path(record.image_id)
+            if path is not None and path.is_file():
+                reviewed.append(replace(record, mask_path=path))
+        elif lifecycle.is_unreviewed_edit(row):
+            unreviewed += 1
+    return Sources(reviewed, unreviewed, truth)
+
+
+def folder_sources(images: Iterable[ImageRecord]) -> Sources:
+    """A plain images + masks folder: every mask there counts as reviewed."""
+    return Sources([r for r in images if r.mask_path is not None])
+
+
+# -- the split ------------------------------------------------------------------------
+@dataclass
+class TrainingSet:
+    train: list[ImageRecord]
+    select: list[ImageRecord]
+    judge: list[ImageRecord]
+    summary: DataSummary
+
+
+def _car(record: ImageRecord) -> str:
+    return record.car_id if record.car_id is not None else f"\0{record.image_id}"
+
+
+def _cars(records: Iterable[ImageRecord]) -> int:
+    return len({_car(r) for r in records})
 
 
 def build_training_set(
-    project: EditsProject,
-    images: list[ImageRecord],
-    include_ground_truth: bool = False,
-    holdout_fraction: float = HOLDOUT_FRACTION,
-    seed: int = 0,
+    sources: Sources, include_ground_truth: bool = False, seed: int = 0
 ) -> TrainingSet:
-    """Split corrected images by car; optionally add the folder's own masks to training.
+    """Split the reviewed images by car into train / select / judge; add ground truth.
 
-    Ground-truth masks of held-out cars are left out of training (another angle of the same
-    car would leak the answer). With a single corrected car the split falls back to images.
+    Same sources and seed give the same split, whatever the order.
     """
-    corrected = corrected_records(project, images)
-    train, holdout = split_by_car(corrected, holdout_fraction, seed=seed)
-    by_car = True
-    if not holdout and len(corrected) >= 2:
-        n = max(1, round(len(corrected) * holdout_fraction))
-        train, holdout, by_car = corrected[:-n], corrected[-n:], False
-    if len(holdout) > MAX_HOLDOUT_IMAGES:
-        train = train + holdout[MAX_HOLDOUT_IMAGES:]
-        holdout = holdout[:MAX_HOLDOUT_IMAGES]
+    groups: dict[str, list[ImageRecord]] = defaultdict(list)
+    for record in sources.reviewed:
+        groups[_car(record)].append(record)
+    cars = sorted(groups)
+    random.Random(seed).shuffle(cars)
+    judge_cars: list[str] = []
+    select_cars: list[str] = []
+    note = ""
+    if len(cars) >= MIN_CARS_TO_JUDGE:
+        n_judge = max(1, round(len(cars) * JUDGE_FRACTION))
+        n_select = max(1, round(len(cars) * SELECT_FRACTION))
+        n_judge = min(n_judge, len(cars) - 2)
+        n_select = min(n_select, len(cars) - 1 - n_judge)
+        images = 0
+        for car in cars[:n_judge]:  # whole cars only, up to the cap
+            if judge_cars and images + len(groups[car]) > MAX_JUDGE_IMAGES:
+                break
+            judge_cars.append(car)
+            images += len(groups[car])
+        rest = [c for c in cars if c not in judge_cars]
+        select_cars = rest[:n_select]
+    else:
+        if len(cars) == 2:
+            select_cars = cars[:1]
+        note = (
+            f"too few reviewed cars for a judge set ({len(cars)}; {MIN_CARS_TO_JUDGE} needed: "
+            "train, select, judge): the current model stays unless you make the new one current"
+        )
+    judge_set, select_set = set(judge_cars), set(select_cars)
+
+    def pick(wanted: set[str]) -> list[ImageRecord]:
+        return sorted((r for c in wanted for r in groups[c]), key=lambda r: r.image_id)
+
+    judge, select = pick(judge_set), pick(select_set)
+    train = pick(set(cars) - judge_set - select_set)
     ground_truth = 0
     if include_ground_truth:
-        taken = {r.image_id for r in corrected}
-        held_cars = {r.car_id for r in holdout if r.car_id is not None}
-        for record in images:
-            if (
-                record.mask_path is not None
-                and record.image_id not in taken
-                and (record.car_id is None or record.car_id not in held_cars)
-            ):
+        taken = {r.image_id for r in sources.reviewed}
+        for record in sources.ground_truth:
+            # Another angle of a select or judge car would leak the answer.
+            car = _car(record)
+            if record.image_id not in taken and car not in judge_set and car not in select_set:
                 train.append(record)
                 ground_truth += 1
-    return TrainingSet(train, holdout, len(corrected), ground_truth, by_car)
+    summary = DataSummary(
+        reviewed=len(sources.reviewed),
+        unreviewed_edits=sources.unreviewed_edits,
+        ground_truth=ground_truth,
+        train_images=len(train),
+        select_images=len(select),
+        judge_images=len(judge),
+        train_cars=_cars(train),
+        select_cars=len(select_set),
+        judge_cars=len(judge_set),
+        judge_ids=[r.image_id for r in judge],
+        note=note,
+    )
+    return TrainingSet(train, select, judge, summary)
 
 
+def describe(summary: DataSummary) -> str:
+    """One paragraph for the panel and the CLI: what trains, selects, judges, and what not."""
+    text = (
+        f"{summary.reviewed} reviewed masks: {summary.train_images} train "
+        f"({summary.train_cars} cars"
+        + (f", {summary.ground_truth} of them ground truth" if summary.ground_truth else "")
+        + f"), {summary.select_images} select ({summary.select_cars} cars), "
+        f"{summary.judge_images} judge ({summary.judge_cars} cars)."
+    )
+    if summary.unreviewed_edits:
+        text += f" {summary.unreviewed_edits} unreviewed edits not used."
+    if summary.note:
+        text += f" Note: {summary.note}."
+    return text
+
+
+# -- judging --------------------------------------------------------------------------
 def score_predictor(
-    predictor: Any, records: list[ImageRecord], on_progress: ProgressFn | None = None
+    predictor: Any,
+    records: list[ImageRecord],
+    on_event: EventFn | None = None,
+    model: str = "new",
+    should_stop: StopFn | None = None,
 ) -> DiceReport:
     """Full-resolution Dice of a predictor on records whose mask_path holds the truth."""
     truth = {r.path: r for r in records}
@@ -117,8 +226,10 @@ def score_predictor(
     for done, (path, prediction) in enumerate(predictor.predict_paths(list(truth)), start=1):
         record = truth[Path(path)]
         report.scores[record.image_id] = dice(prediction.mask, read_mask(record.mask_path))
-        if on_progress is not None:
-            on_progress({"event": "score", "done": done, "total": len(records)})
+        if on_event is not None:
+            on_event(Scoring(model, done, len(records)))
+        if should_stop is not None and should_stop():
+            break
     return report
 
 
@@ -128,21 +239,21 @@ class Decision:
     current_dice: float | None
     accept: bool
     reason: str
-    holdout_images: int = 0
+    holdout_images: int = 0  # judge images
 
 
-def decide(new_dice: float, current_dice: float | None, holdout_images: int) -> Decision:
-    """Accept the new model only when its held-out Dice beats the current one."""
+def decide(new_dice: float, current_dice: float | None, judge_images: int) -> Decision:
+    """Accept the new model only when its judge-set Dice beats the current one."""
     if current_dice is None:
-        return Decision(new_dice, None, True, "no current model to compare with", holdout_images)
-    if holdout_images == 0 or math.isnan(new_dice):
-        reason = "no held-out corrected images to compare on: keeping the current model"
-        return Decision(new_dice, current_dice, False, reason, holdout_images)
+        return Decision(new_dice, None, True, "no current model to compare with", judge_images)
+    if judge_images == 0 or math.isnan(new_dice):
+        reason = "no judge images to compare on: keeping the current model"
+        return Decision(new_dice, current_dice, False, reason, judge_images)
     if new_dice > current_dice:
-        reason = f"held-out Dice {new_dice:.4f} > current {current_dice:.4f}"
-        return Decision(new_dice, current_dice, True, reason, holdout_images)
-    reason = f"held-out Dice {new_dice:.4f} <= current {current_dice:.4f}: keeping the current"
-    return Decision(new_dice, current_dice, False, reason, holdout_images)
+        reason = f"judge-set Dice {new_dice:.4f} > current {current_dice:.4f}"
+        return Decision(new_dice, current_dice, True, reason, judge_images)
+    reason = f"judge-set Dice {new_dice:.4f} <= current {current_dice:.4f}: keeping the current"
+    return Decision(new_dice, current_dice, False, reason, judge_images)
 
 
 def record_version(
@@ -152,7 +263,7 @@ def record_version(
     meta = dict(meta)
     new_dice = decision.new_dice if math.isfinite(decision.new_dice) else None  # JSON has no NaN
     meta["selection"] = {
-        "holdout_dice_new": new_dice,
+        "holdout_dice_new": new_dice,  # "holdout" = the judge set
         "holdout_dice_parent": decision.current_dice,
         "holdout_images": decision.holdout_images,
         "accepted": decision.accept,
@@ -185,7 +296,7 @@ def override_current(store: ModelStore, version: str) -> ModelInfo:
 
 
 def version_label(info: ModelInfo) -> str:
-    """'v003-finetune — Dice 0.9921 vs 0.9910, from v002 (kept aside)': held-out Dice of a
+    """'v003-finetune — Dice 0.9921 vs 0.9910, from v002 (kept aside)': judge-set Dice of a
     fine-tuned version against its parent (Model menu and `carvana models`)."""
     meta = info.meta
     parts = [info.version]
@@ -205,110 +316,252 @@ def version_label(info: ModelInfo) -> str:
     return text
 
 
-@dataclass
-class FinetuneSettings:
-    preset: str = "256x384"
-    epochs: int = 1
-    learning_rate: float = 1e-4
-    batch_size: int = 2
-    width_multiplier: float = 0.5  # only used when there is no model to start from
-    include_ground_truth: bool = False
-    seed: int = 0
-    extra: dict = field(default_factory=dict)  # passed on to TrainConfig
-
-
+# -- the run --------------------------------------------------------------------------
 @dataclass
 class FinetuneOutcome:
-    version: ModelInfo
-    decision: Decision
+    version: ModelInfo | None  # None: nothing was stored
+    decision: Decision | None
     cancelled: bool
     history: dict[str, list[float]]
-    training_set: dict
+    summary: DataSummary
+    message: str
+
+    @property
+    def stored(self) -> bool:
+        return self.version is not None
+
+    def finished_event(self) -> Finished:
+        accepted = self.decision is not None and self.decision.accept
+        return Finished(
+            self.version.version if self.version else None,
+            self.stored,
+            accepted,
+            self.cancelled,
+            self.message,
+        )
 
 
-def finetune_and_select(
-    training_set: TrainingSet,
-    store: ModelStore,
-    base: ModelInfo | Path | None,
-    settings: FinetuneSettings,
-    on_progress: ProgressFn | None = None,
+def base_input_size(base: ModelInfo | None) -> str | None:
+    """The base model's input size as "HxW" (from its JSON), if it says."""
+    if base is None:
+        return None
+    dims = base.meta.get("input_size")
+    if isinstance(dims, list) and len(dims) == 2:
+        return f"{int(dims[0])}x{int(dims[1])}"
+    preset = base.meta.get("preset")
+    return preset if isinstance(preset, str) else None
+
+
+def train_model(config: Any, on_progress: Callable[[dict], None], should_stop: StopFn) -> Any:
+    """model.nn.training.train (Keras is imported here, never at module level)."""
+    from model.nn.training import train
+
+    return train(config, on_progress, should_stop)
+
+
+def judge_model(
+    model_path: Path,
+    records: list[ImageRecord],
+    on_event: EventFn,
+    which: str,
     should_stop: StopFn | None = None,
-) -> FinetuneOutcome | None:
-    """Fine-tune ``base`` (or train fresh), score new vs base on the holdout, record the result.
+) -> float:
+    """Mean full-resolution Dice of the model file on the judge records."""
+    from model.nn.predictor import Predictor
 
-    A cancel stops training within one batch; the best weights so far are still scored and
-    stored (as a non-current version unless they win). Returns None when not one batch ran.
+    return score_predictor(Predictor.load(model_path), records, on_event, which, should_stop).mean
+
+
+def default_run_dir(store: ModelStore) -> Path:
+    return store.root / ".runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6}"
+
+
+def _as_bool_fn(value: Callable[[], bool] | bool) -> Callable[[], bool]:
+    return value if callable(value) else (lambda: bool(value))
+
+
+def run_finetune(
+    sources: Sources,
+    store: ModelStore,
+    base: ModelInfo | None,
+    settings: FinetuneSettings,
+    on_event: EventFn | None = None,
+    should_stop: StopFn | None = None,
+    keep_cancelled: Callable[[], bool] | bool = False,
+    make_current: bool = False,
+    run_dir: Path | None = None,
+) -> FinetuneOutcome:
+    """Fine-tune ``base`` (None: a fresh network) on ``sources``, judge, store, decide.
+
+    ``should_stop`` cancels (polled every batch); after a cancel, ``keep_cancelled()``
+    says whether the best finished epoch is still judged and stored. ``make_current``
+    makes a stored candidate current even when it did not win (noted in its JSON).
+    Raises ValueError when there is nothing to train on.
     """
-    from model.nn.predictor import Predictor  # keras: only ever imported in the worker thread
-    from model.nn.training import TrainConfig, train
-
+    emit = on_event or (lambda event: None)
+    stop = should_stop or (lambda: False)
+    keep = _as_bool_fn(keep_cancelled)
+    training_set = build_training_set(sources, settings.include_ground_truth, settings.seed)
+    summary = training_set.summary
+    emit(summary)
     if not training_set.train:
-        raise ValueError("nothing to fine-tune on: correct or review at least two masks first")
-    report = on_progress or (lambda info: None)
-    base_path = base.path if isinstance(base, ModelInfo) else base
-    parent = (
-        base.version if isinstance(base, ModelInfo) else (base_path.name if base_path else None)
-    )
-    run_dir = store.root / ".runs" / time.strftime("%Y%m%d-%H%M%S")
+        unused = (
+            f" ({summary.unreviewed_edits} unreviewed edits not used)"
+            if summary.unreviewed_edits
+            else ""
+        )
+        raise ValueError(f"nothing to fine-tune on: review at least one mask first{unused}")
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(store)
+
+    def nothing(message: str, cancelled: bool = True, history: dict | None = None):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        outcome = FinetuneOutcome(None, None, cancelled, history or {}, summary, message)
+        emit(outcome.finished_event())
+        return outcome
+
+    def discarding() -> bool:
+        return stop() and not keep()
+
+    if stop():
+        return nothing("cancelled before training: nothing stored")
+    emit(Phase("loading", "loading data and model"))
+    from model.nn.training import TrainConfig  # keras: only in the worker / child / CLI
+
+    if stop():
+        return nothing("cancelled while loading: nothing stored")
     config = TrainConfig(
         train_pairs=[(r.path, r.mask_path) for r in training_set.train],
-        val_pairs=[(r.path, r.mask_path) for r in training_set.holdout],
+        val_pairs=[(r.path, r.mask_path) for r in training_set.select],
         out_dir=run_dir,
-        preset=settings.preset,
+        preset=settings.preset or base_input_size(base) or FRESH_PRESET,
         width_multiplier=settings.width_multiplier,
         epochs=settings.epochs,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
-        base_model=base_path,
+        patience=settings.patience,
+        base_model=base.path if base is not None else None,
         resume=False,
         seed=settings.seed,
-        workers=1,
+        workers=settings.workers,
         tensorboard=False,
         **settings.extra,
     )
-    result = train(config, report, should_stop)
-    if result.model_path is None:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return None
-    report({"event": "scoring", "holdout_images": len(training_set.holdout)})
-    new_predictor = Predictor.load(result.model_path)
-    new_dice = score_predictor(new_predictor, training_set.holdout, report).mean
-    current_dice = None
-    if base_path is not None:
-        current_dice = score_predictor(Predictor.load(base_path), training_set.holdout, report).mean
-    decision = decide(new_dice, current_dice, len(training_set.holdout))
-    base_meta = base.meta if isinstance(base, ModelInfo) else {}
-    h, w = new_predictor.input_size
+
+    def relay(info: dict) -> None:
+        event = from_training_dict(info)
+        if event is not None:
+            emit(event)
+
+    emit(Phase("training", f"training on {len(training_set.train)} images"))
+    result = train_model(config, relay, stop)
+    finished = result.epochs_run
+    emit(TrainingDone(result.cancelled, finished, float(result.best_val_dice)))
+    if result.cancelled:
+        if finished == 0:
+            return nothing("cancelled before an epoch finished: nothing stored", True, None)
+        if not keep():
+            return nothing("cancelled: nothing stored", True, result.history)
+    if result.model_path is None or not Path(result.model_path).is_file():
+        return nothing("training produced no checkpoint: nothing stored", result.cancelled)
+    if discarding():
+        return nothing("cancelled: nothing stored", True, result.history)
+
+    decision = _judge(training_set, base, Path(result.model_path), emit, discarding)
+    if discarding():
+        return nothing("cancelled while judging: nothing stored", True, result.history)
+    emit(Phase("storing", "storing the new version"))
+    h, w = _size_of(config)
     meta = {
         "kind": "finetune",
-        "parent": parent,
+        "parent": base.version if base is not None else None,
         "preset": f"{h}x{w}",
         "input_size": [h, w],
-        "threshold": base_meta.get("threshold", new_predictor.threshold),
-        "data": training_set.summary(),
+        "threshold": base.threshold if base is not None else 0.5,
+        "data": asdict(summary),
         "training": {
-            "epochs_run": result.epochs_run,
+            "epochs_run": finished,
             "epochs": settings.epochs,
             "learning_rate": settings.learning_rate,
+            "batch_size": settings.batch_size,
+            "patience": settings.patience,
             "cancelled": result.cancelled,
-            "best_val_loss": result.best_val_loss,
-            "best_val_dice": result.best_val_dice,
+            "stopped_early": result.stopped_early,
+            "best_val_loss": _finite(result.best_val_loss),
+            "best_val_dice": _finite(result.best_val_dice),
         },
     }
-    info = record_version(store, result.model_path, decision, meta)
+    info = record_version(store, Path(result.model_path), decision, meta)
+    overridden = make_current and not decision.accept
+    if overridden:
+        info = override_current(store, info.version)
     shutil.rmtree(run_dir, ignore_errors=True)
+    emit(
+        Selection(
+            info.version,
+            decision.accept,
+            _finite(decision.new_dice),
+            decision.current_dice,
+            decision.reason,
+            result.cancelled,
+            overridden,
+            base.version if base is not None else None,
+        )
+    )
+    verdict = "now the current model" if decision.accept or overridden else "kept aside"
     outcome = FinetuneOutcome(
-        info, decision, result.cancelled, result.history, training_set.summary()
+        info, decision, result.cancelled, result.history, summary, f"{info.version}: {verdict}"
     )
-    report(
-        {
-            "event": "selection",
-            "version": info.version,
-            "accepted": decision.accept,
-            "new_dice": decision.new_dice,
-            "current_dice": decision.current_dice,
-            "reason": decision.reason,
-            "cancelled": result.cancelled,
-        }
-    )
+    emit(outcome.finished_event())
     return outcome
+
+
+def _judge(
+    training_set: TrainingSet,
+    base: ModelInfo | None,
+    model_path: Path,
+    emit: EventFn,
+    discarding: StopFn,
+) -> Decision:
+    judge = training_set.judge
+    if not judge:
+        reason = training_set.summary.note or "no judge images"
+        if base is None:
+            return Decision(math.nan, None, True, f"no current model to compare with; {reason}")
+        return Decision(math.nan, None, False, f"{reason}: keeping the current model", 0)
+    emit(Phase("judging", f"judging new vs current on {len(judge)} images at full resolution"))
+    new_dice = judge_model(model_path, judge, emit, "new", discarding)
+    base_dice = None
+    if base is not None and not discarding():
+        base_dice = judge_model(base.path, judge, emit, "base", discarding)
+    return decide(new_dice, base_dice, len(judge))
+
+
+def _size_of(config: Any) -> tuple[int, int]:
+    h, w = config.input_size  # training.py sets the preset to the base model's size
+    return int(h), int(w)
+
+
+def _finite(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+__all__ = [
+    "Batch",
+    "DataSummary",
+    "Decision",
+    "Epoch",
+    "FinetuneOutcome",
+    "FinetuneSettings",
+    "Sources",
+    "TrainingSet",
+    "build_training_set",
+    "decide",
+    "describe",
+    "folder_sources",
+    "override_current",
+    "record_version",
+    "reviewed_sources",
+    "run_finetune",
+    "score_predictor",
+    "version_label",
+]

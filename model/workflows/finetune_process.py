@@ -1,13 +1,18 @@
-"""Run fine-tune-and-select in a child process, with progress and cancel over pipes.
+"""Run the fine-tune workflow in a child process, with typed progress and a prompt cancel.
 
-Why a process and not just a thread: Keras does a lot of pure-Python work (tracing,
-checkpoint serialisation at every epoch end) that holds the GIL for hundreds of
-milliseconds, and a GUI thread in the same interpreter then stalls. A child process
-has its own interpreter; the parent thread only blocks on a pipe. Protocol: the parent
-writes one JSON request line, then optionally "stop"; the child writes one JSON line per
-progress dict and finally {"event": "result", ...} or {"event": "error", ...}.
+Why a process: Keras holds the GIL for long pure-Python stretches (tracing, checkpoint
+saving), and its import alone takes seconds; in the GUI's interpreter that stalls the
+window. A child has its own interpreter, and a child can be killed, so a cancel is prompt
+even in the middle of TensorFlow's import.
 
-Parent: ``run_finetune_process(request, on_progress, should_stop)``.
+Protocol (one line each way per message):
+- parent -> child: the JSON request, then optionally ``stop`` (cancel, store nothing) or
+  ``keep`` (cancel, but judge and store the best finished epoch). EOF means ``stop``.
+- child -> parent: one ``finetune_events.to_json`` object per event; the last one is
+  ``Finished`` or ``Failed``.
+After ``stop`` the parent kills a child that has not exited within ``KILL_AFTER_S``.
+
+Parent: ``run_finetune_process(request, on_event, should_stop, keep_cancelled)``.
 Child:  ``python -m model.workflows.finetune_process`` (reads the request from stdin).
 """
 
@@ -15,76 +20,107 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from model.data.dataset import ImageRecord
-from model.project import EditsProject
-from model.store.versions import ModelStore
-from model.workflows.finetune import FinetuneSettings, build_training_set, finetune_and_select
+from model.store.versions import ModelInfo, ModelStore, read_model_meta
+from model.workflows.finetune import (
+    FinetuneSettings,
+    Sources,
+    default_run_dir,
+    run_finetune,
+)
+from model.workflows.finetune_events import (
+    Epoch,
+    EventFn,
+    Failed,
+    FinetuneEvent,
+    Finished,
+    from_json,
+    to_json,
+)
 
 log = logging.getLogger(__name__)
 
 CHILD_NICE = 10
-POLL_S = 0.1
+POLL_S = 0.05
+KILL_AFTER_S = 1.5  # after "stop": the whole cancel stays under 2 s
 
 
 class FinetuneProcessError(RuntimeError):
     """The child failed; the message is its one-line error (traceback is logged)."""
 
 
+def _record_json(r: ImageRecord) -> list:
+    return [r.image_id, str(r.path), r.car_id, r.angle, str(r.mask_path) if r.mask_path else None]
+
+
+def _record_from(values: list) -> ImageRecord:
+    image_id, path, car, angle, mask = values
+    return ImageRecord(image_id, Path(path), car, angle, Path(mask) if mask else None)
+
+
 def make_request(
-    project_root: Path,
-    images: list[ImageRecord],
+    sources: Sources,
     store_root: Path,
-    base: str | Path | None,
+    base: ModelInfo | None,
     settings: FinetuneSettings,
+    make_current: bool = False,
+    run_dir: Path | None = None,
 ) -> dict:
-    """A JSON-able request. ``base``: a store version name, a .keras path, or None (fresh)."""
+    """A JSON-able request; ``base`` None trains a fresh network."""
+    store_root = Path(store_root)
     return {
-        "project_root": str(project_root),
-        "images": [
-            [r.image_id, str(r.path), r.car_id, r.angle, str(r.mask_path) if r.mask_path else None]
-            for r in images
-        ],
+        "reviewed": [_record_json(r) for r in sources.reviewed],
+        "unreviewed_edits": sources.unreviewed_edits,
+        "ground_truth": [_record_json(r) for r in sources.ground_truth],
         "store_root": str(store_root),
-        "base": str(base) if base is not None else None,
+        "base": None if base is None else {"version": base.version, "path": str(base.path)},
         "settings": asdict(settings),
+        "make_current": make_current,
+        "run_dir": str(run_dir or default_run_dir(ModelStore(store_root))),
     }
 
 
-def _resolve_base(store: ModelStore, base: str | None):
-    if base is None:
-        return None
-    if Path(base).suffix == ".keras":
-        return Path(base)
-    return store.get(base)
-
-
-def run_request(request: dict, emit: Callable[[dict], None], should_stop: Callable[[], bool]):
+def run_request(
+    request: dict,
+    emit: EventFn,
+    should_stop: Callable[[], bool],
+    keep_cancelled: Callable[[], bool],
+) -> Finished:
     """What the child does (also callable in-process, e.g. from tests)."""
-    project = EditsProject(Path(request["project_root"]))
-    images = [
-        ImageRecord(i, Path(p), c, a, Path(m) if m else None) for i, p, c, a, m in request["images"]
-    ]
-    settings = FinetuneSettings(**request["settings"])
-    store = ModelStore(Path(request["store_root"]))
-    training_set = build_training_set(
-        project, images, settings.include_ground_truth, seed=settings.seed
+    sources = Sources(
+        [_record_from(v) for v in request["reviewed"]],
+        int(request.get("unreviewed_edits", 0)),
+        [_record_from(v) for v in request.get("ground_truth", [])],
     )
-    emit({"event": "data", **training_set.summary()})
-    outcome = finetune_and_select(
-        training_set, store, _resolve_base(store, request["base"]), settings, emit, should_stop
+    base = None
+    if request.get("base"):
+        path = Path(request["base"]["path"])
+        base = ModelInfo(request["base"]["version"], path, read_model_meta(path))
+    outcome = run_finetune(
+        sources,
+        ModelStore(Path(request["store_root"])),
+        base,
+        FinetuneSettings(**request["settings"]),
+        emit,
+        should_stop,
+        keep_cancelled,
+        bool(request.get("make_current")),
+        Path(request["run_dir"]),
     )
-    return None if outcome is None else outcome.version.version
+    return outcome.finished_event()
 
 
 def child_main() -> int:
@@ -99,52 +135,58 @@ def child_main() -> int:
     out = sys.stdout
     lock = threading.Lock()
 
-    def emit(info: dict) -> None:
+    def emit(event: FinetuneEvent) -> None:
         with lock:
-            out.write(json.dumps(info) + "\n")
+            out.write(json.dumps(to_json(event)) + "\n")
             out.flush()
 
-    stop = threading.Event()
+    stop, keep = threading.Event(), threading.Event()
     request = json.loads(sys.stdin.readline())
 
     def watch_stdin() -> None:
-        for line in sys.stdin:  # "stop", or EOF when the parent went away
+        for line in sys.stdin:  # "stop" / "keep", or EOF when the parent went away
+            if line.strip() == "keep":
+                keep.set()
+                break
             if line.strip() == "stop":
                 break
         stop.set()
 
     threading.Thread(target=watch_stdin, daemon=True, name="stop-watch").start()
     try:
-        version = run_request(request, emit, stop.is_set)
+        run_request(request, emit, stop.is_set, keep.is_set)
     except Exception as exc:
-        emit(
-            {
-                "event": "error",
-                "message": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(),
-            }
-        )
+        emit(Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         return 1
-    emit({"event": "result", "version": version})
     return 0
+
+
+def child_command() -> list[str]:
+    return [sys.executable, "-m", "model.workflows.finetune_process"]
 
 
 def run_finetune_process(
     request: dict,
-    on_progress: Callable[[dict], None] | None = None,
+    on_event: EventFn | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> str | None:
-    """Start the child, relay its progress, forward a cancel; return the new version name.
+    keep_cancelled: Callable[[], bool] | None = None,
+    command: Sequence[str] | None = None,
+) -> Finished:
+    """Start the child, relay its events, forward a cancel; return its ``Finished``.
 
+    On cancel, ``keep_cancelled()`` is asked once (only when an epoch has finished): True
+    lets the child judge and store that candidate; otherwise the child is told to stop and
+    killed if it has not exited within KILL_AFTER_S, and nothing is stored.
     Raises FinetuneProcessError when the child reports an error or dies.
     """
-    report = on_progress or (lambda info: None)
+    report = on_event or (lambda event: None)
     stop = should_stop or (lambda: False)
+    keep = keep_cancelled or (lambda: False)
     env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[1])  # so the child finds `model`
+    package_root = str(Path(__file__).resolve().parents[2])  # so the child finds `model`
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     child = subprocess.Popen(
-        [sys.executable, "-m", "model.workflows.finetune_process"],
+        list(command or child_command()),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -159,16 +201,22 @@ def run_finetune_process(
         lines.put(None)
 
     threading.Thread(target=pump, daemon=True, name="finetune-pipe").start()
-    child.stdin.write(json.dumps(request) + "\n")
-    child.stdin.flush()
-    stop_sent = False
-    result: dict | None = None
+    result: FinetuneEvent | None = None
+    epochs = 0
+    deadline: float | None = None
+    killed = False
     try:
+        _send(child, json.dumps(request))
         while True:
-            if not stop_sent and stop():
-                child.stdin.write("stop\n")
-                child.stdin.flush()
-                stop_sent = True
+            if deadline is None and stop():
+                keeping = epochs > 0 and keep()
+                _send(child, "keep" if keeping else "stop")
+                deadline = math.inf if keeping else time.monotonic() + KILL_AFTER_S
+            if deadline is not None and time.monotonic() > deadline and child.poll() is None:
+                log.info("fine-tune child did not stop within %.1f s: killed", KILL_AFTER_S)
+                child.kill()
+                killed = True
+                break
             try:
                 line = lines.get(timeout=POLL_S)
             except queue.Empty:
@@ -176,30 +224,48 @@ def run_finetune_process(
             if line is None:
                 break
             try:
-                info = json.loads(line)
+                event = from_json(json.loads(line))
             except ValueError:
                 log.info("finetune child: %s", line.rstrip())
                 continue
-            if info.get("event") in ("result", "error"):
-                result = info
-            else:
-                report(info)
+            if isinstance(event, Finished | Failed):
+                result = event
+                continue
+            if isinstance(event, Epoch):
+                epochs += 1
+            report(event)
     finally:
-        if child.poll() is None:
-            try:
-                child.stdin.close()
-                child.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                child.kill()
-                child.wait()
+        _close(child)
+    if killed or (result is None and deadline is not None):
+        shutil.rmtree(request["run_dir"], ignore_errors=True)
+        result = Finished(None, False, False, True, "cancelled: nothing stored")
     if result is None:
         raise FinetuneProcessError(
             f"fine-tuning process ended unexpectedly (exit {child.returncode})"
         )
-    if result["event"] == "error":
-        log.error("fine-tuning failed in the child process:\n%s", result.get("traceback", ""))
-        raise FinetuneProcessError(result["message"])
-    return result["version"]
+    if isinstance(result, Failed):
+        log.error("fine-tuning failed in the child process:\n%s", result.traceback)
+        raise FinetuneProcessError(result.message)
+    report(result)
+    return result
+
+
+def _send(child: subprocess.Popen, line: str) -> None:
+    try:
+        child.stdin.write(line + "\n")
+        child.stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the child has exited; its last line (or its absence) says how
+
+
+def _close(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        try:
+            child.stdin.close()  # EOF = stop
+            child.wait(timeout=KILL_AFTER_S)
+        except (OSError, subprocess.TimeoutExpired):
+            child.kill()
+    child.wait()
 
 
 if __name__ == "__main__":

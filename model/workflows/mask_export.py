@@ -1,7 +1,8 @@
 """Export the project's masks as a folder of PNG or GIF files.
 
-Hand-edited masks come first: when an image has both an edited mask and the model's
-auto-mask, the edited one is written. Images with neither are reported, not invented.
+Each image's file is the mask the lifecycle says it shows (a person's, else the stored
+auto-mask; ``model.workflows.mask_sources``). Images with neither are reported, not
+invented; unreviewed edits are written and counted apart.
 GIFs use Kaggle's train_masks layout (``<id>_mask.gif``, palette indices 0/1); PNGs are
 8-bit gray 0/255. Every file is written atomically, so a cancelled export leaves only
 complete masks behind, and a rerun simply overwrites them.
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.data.masks import write_mask
-from model.project import EditsProject
+from model.edits.lifecycle import ActiveModels
+from model.edits.project_store import ProjectStore
+from model.workflows.mask_sources import ShownMasks, SourceTally
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +32,20 @@ StopFn = Callable[[], bool]
 class MaskExportResult:
     out_dir: Path
     fmt: str
-    edited: int = 0  # hand-edited masks written
-    auto: int = 0  # model auto-masks written
+    tally: SourceTally = field(default_factory=SourceTally)
     missing: list[str] = field(default_factory=list)  # images with no mask at all
     cancelled: bool = False
 
     @property
     def written(self) -> int:
-        return self.edited + self.auto
+        return self.tally.from_store
 
     def summary(self) -> str:
+        t = self.tally
         text = (
             f"{self.written} {self.fmt.upper()} masks in {self.out_dir} "
-            f"({self.edited} hand-edited, {self.auto} auto)"
+            f"({t.reviewed} reviewed, {t.unreviewed_edits} edited but not reviewed, "
+            f"{t.auto + t.stale_auto} auto)"
         )
         if self.missing:
             text += f"; {len(self.missing)} images without a mask skipped"
@@ -55,15 +59,16 @@ def export_file_name(image_id: str, fmt: str) -> str:
 
 
 def export_masks(
-    project: EditsProject,
+    project: ProjectStore,
     image_ids: Iterable[str],
     out_dir: Path,
     fmt: str = "png",
     include_auto: bool = True,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    active: ActiveModels | str | None = None,
 ) -> MaskExportResult:
-    """Write one mask per image id into ``out_dir``; hand-edited masks win over auto-masks.
+    """Write one mask per image id into ``out_dir``: the mask each image shows.
 
     ``include_auto=False`` exports only what people corrected (e.g. to share training data).
     on_progress gets {"done", "total", "image_id", "source"} after every file.
@@ -76,27 +81,21 @@ def export_masks(
         raise NotADirectoryError(f"{out_dir}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     ids = list(image_ids)
-    # Hand-edited first: if the user cancels half-way, the valuable masks are already out.
-    ordered = sorted(ids, key=lambda i: (not project.has_edited_mask(i), i))
-    result = MaskExportResult(out_dir=out_dir, fmt=fmt)
+    # People's masks first: if the user cancels half-way, the valuable masks are already out.
+    records = project.records()
+    ordered = sorted(ids, key=lambda i: (i not in records or not records[i].has_edit, i))
+    shown = ShownMasks(project, active, include_auto)
+    result = MaskExportResult(out_dir=out_dir, fmt=fmt, tally=shown.tally)
     for done, image_id in enumerate(ordered, start=1):
         if should_stop is not None and should_stop():
             result.cancelled = True
             break
-        mask = project.load_mask(image_id)
-        source = "edited"
-        if mask is None and include_auto:
-            mask = project.load_auto_mask(image_id)
-            source = "auto"
+        mask = shown.mask_of(image_id)
+        source = "missing" if mask is None else str(project.record(image_id).state)
         if mask is None:
             result.missing.append(image_id)
-            source = "missing"
         else:
             write_mask(out_dir / export_file_name(image_id, fmt), mask)
-            if source == "edited":
-                result.edited += 1
-            else:
-                result.auto += 1
         if on_progress is not None:
             on_progress(
                 {"done": done, "total": len(ordered), "image_id": image_id, "source": source}

@@ -60,7 +60,7 @@ def open_window(qtbot, folder, project_dir, discover=False):
     if discover:
         window.automask.discover()
     window.open_folder(folder)
-    qtbot.waitUntil(lambda: window.current is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.session.current is not None, timeout=10_000)
     window.canvas.fit()
     return window
 

@@ -33,14 +33,16 @@ def test_auto_mask_is_one_undoable_step_with_confidence(
     window.document.replace(np.ones_like(window.document.mask), "start")
     with qtbot.waitSignal(window.mask_edited, timeout=60_000):
         qtbot.keyClick(window.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-    image_id = window.current.record.image_id
+    image_id = window.session.current.record.image_id
     mask = window.document.mask.copy()
-    assert mask.shape == window.current.image.shape[:2] and set(np.unique(mask)) <= {0, 1}
+    assert mask.shape == window.session.current.image.shape[:2] and set(np.unique(mask)) <= {0, 1}
     assert window.document.history.undo_count == 2
-    auto_png = window.project.auto_mask_path(image_id)
-    qtbot.waitUntil(lambda: auto_png.exists() and not window.autosaver.has_unsaved, timeout=3000)
-    assert window.project.entry(image_id).model_version == info.version
-    assert window.project.status(image_id) == "auto"
+    auto_png = window.session.project.auto_mask_path(image_id)
+    qtbot.waitUntil(
+        lambda: auto_png.exists() and not window.session.autosaver.has_unsaved, timeout=3000
+    )
+    assert window.session.project.record(image_id).auto_version == info.version
+    assert window.session.project.state(image_id) == "auto"
     window.action("confidence").setChecked(True)
     assert window.canvas.confidence_item.array is not None
     window.document.undo()
@@ -60,7 +62,7 @@ def test_flip_tta_is_on_by_default_and_a_menu_switch_turns_it_off(
     store.set_current(store.add(tiny_model_file, {"preset": "128x128"}).version)
     window = open_window(qtbot, image_folder, tmp_path / "edits", discover=True)
     qtbot.waitUntil(lambda: window.automask.model is not None, timeout=60_000)
-    image_id, image = window.current.record.image_id, window.current.image
+    image_id, image = window.session.current.record.image_id, window.session.current.image
     predictor = Predictor.load(tiny_model_file)
     flipped, plain = predictor.predict(image, tta=True).prob, predictor.predict(image).prob
     gap = np.abs(flipped - plain).max()

@@ -19,73 +19,75 @@ def _paint(qtbot, window, y=30):
 
 def test_stroke_is_autosaved_as_png_soon_after_it_ends(qtbot, window, tmp_path):
     _paint(qtbot, window)
-    image_id = window.current.record.image_id
+    image_id = window.session.current.record.image_id
     path = tmp_path / "edits" / "masks" / f"{image_id}_mask.png"
     qtbot.waitUntil(path.exists, timeout=1000)  # debounce + write well under a second
-    qtbot.waitUntil(lambda: not window.autosaver.has_unsaved, timeout=2000)
+    qtbot.waitUntil(lambda: not window.session.autosaver.has_unsaved, timeout=2000)
     assert np.array_equal(read_mask(path), window.document.mask)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert window.project.status(image_id) == "edited"
-    original_gif = window.current.record.mask_path
+    assert window.session.project.state(image_id) == "edited"
+    original_gif = window.session.current.record.mask_path
     assert original_gif.suffix == ".gif" and read_mask(original_gif)[30, 10:120].min() == 0
 
 
 def test_edits_survive_reopening_in_a_new_window(qtbot, isolated_config, image_folder, tmp_path):
     first = open_window(qtbot, image_folder, tmp_path / "edits")
     _paint(qtbot, first, y=40)
-    image_id = first.current.record.image_id
+    image_id = first.session.current.record.image_id
     expected = first.document.mask.copy()
-    qtbot.waitUntil(lambda: not first.autosaver.has_unsaved, timeout=2000)
+    qtbot.waitUntil(lambda: not first.session.autosaver.has_unsaved, timeout=2000)
     # no close(): like a crash, only what is on disk counts
     second = open_window(qtbot, image_folder, tmp_path / "edits")
-    assert second.current.record.image_id == image_id
+    assert second.session.current.record.image_id == image_id
     assert np.array_equal(second.document.mask, expected)
     second.close()
     first.close()
 
 
 def test_failed_save_keeps_edits_and_retries(qtbot, window, monkeypatch):
-    project = window.project
-    real_save = project.save_mask
+    project = window.session.project
+    real_save = project.save_edit
 
     def full_disk(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(project, "save_mask", full_disk)
-    with qtbot.waitSignal(window.autosaver.failed, timeout=2000):
+    monkeypatch.setattr(project, "save_edit", full_disk)
+    with qtbot.waitSignal(window.session.autosaver.failed, timeout=2000):
         _paint(qtbot, window)
-    image_id = window.current.record.image_id
-    assert window.autosaver.has_unsaved
+    image_id = window.session.current.record.image_id
+    assert window.session.autosaver.has_unsaved
     assert "NOT SAVED" in window.status.saved.text()
-    assert np.array_equal(window.autosaver.unsaved_mask(image_id), window.document.mask)
+    assert np.array_equal(window.session.autosaver.unsaved_mask(image_id), window.document.mask)
     window.step_image(1)
     window.step_image(-1)
     assert window.document.mask[30, 10:120].all()  # edits shown from memory
-    monkeypatch.setattr(project, "save_mask", real_save)
-    window.autosaver._retry.setInterval(50)
-    window.autosaver._retry.start()
-    qtbot.waitUntil(lambda: not window.autosaver.has_unsaved, timeout=3000)
+    monkeypatch.setattr(project, "save_edit", real_save)
+    window.session.autosaver._retry.setInterval(50)
+    window.session.autosaver._retry.start()
+    qtbot.waitUntil(lambda: not window.session.autosaver.has_unsaved, timeout=3000)
     assert project.mask_path(image_id).exists()
 
 
 def test_navigation_keys_and_next_unreviewed(qtbot, window):
     ids = [window.table_model.record_at(r).image_id for r in range(window.table_model.rowCount())]
-    assert window.current.record.image_id == ids[0]
+    assert window.session.current.record.image_id == ids[0]
     qtbot.keyClick(window.canvas, Qt.Key.Key_D)
-    assert window.current.record.image_id == ids[1]
+    assert window.session.current.record.image_id == ids[1]
     qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
-    assert window.current.record.image_id == ids[2]
+    assert window.session.current.record.image_id == ids[2]
     qtbot.keyClick(window.canvas, Qt.Key.Key_A)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Left)
-    assert window.current.record.image_id == ids[0]
+    assert window.session.current.record.image_id == ids[0]
     # Space marks reviewed; N skips reviewed images
     qtbot.keyClick(window.canvas, Qt.Key.Key_Space)
-    assert window.project.status(ids[0]) == "reviewed"
+    project = window.session.project
+    qtbot.waitUntil(lambda: project.state(ids[0]) == "reviewed", timeout=2000)
     window.show_image(ids[1])
     qtbot.keyClick(window.canvas, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: project.state(ids[1]) == "reviewed", timeout=2000)
     window.show_image(ids[0])
     qtbot.keyClick(window.canvas, Qt.Key.Key_N)
-    assert window.current.record.image_id == ids[2]
+    assert window.session.current.record.image_id == ids[2]
     assert window.image_list.current_row() == 2
 
 
@@ -94,8 +96,8 @@ def test_filter_group_and_dice_column(qtbot, window):
     assert model.rowCount() == 6
     assert window.image_list.count_label.text() == "6 of 6 images"
     _paint(qtbot, window)
-    image_id = window.current.record.image_id
-    qtbot.waitUntil(lambda: window.project.entry(image_id).dice is not None, timeout=2000)
+    image_id = window.session.current.record.image_id
+    qtbot.waitUntil(lambda: window.session.project.record(image_id).dice is not None, timeout=2000)
     dice_text = model.data(model.index(0, 2))
     assert 0.0 <= float(dice_text) < 1.0
     window.image_list.filter_box.setCurrentText("Edited")
@@ -128,8 +130,8 @@ def test_model_column_marks_auto_masks_of_another_model_as_stale(qtbot, window):
 
     model = window.table_model
     first, second = model.record_at(0).image_id, model.record_at(1).image_id
-    window.project.save_auto_mask(first, np.zeros((96, 144), np.uint8), "v001-old")
-    window.project.save_auto_mask(second, np.zeros((96, 144), np.uint8), "v002-new")
+    window.session.project.save_auto_mask(first, np.zeros((96, 144), np.uint8), "v001-old")
+    window.session.project.save_auto_mask(second, np.zeros((96, 144), np.uint8), "v002-new")
     model.rebuild()
     assert model.headerData(3, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) == "Model"
     assert model.data(model.index(0, 3)) == "v001-old"
@@ -138,5 +140,6 @@ def test_model_column_marks_auto_masks_of_another_model_as_stale(qtbot, window):
     assert model.data(model.index(0, 3), fg) == STALE_COLOR
     assert model.data(model.index(1, 3), fg) is None
     assert "Stale" in model.data(model.index(0, 3), Qt.ItemDataRole.ToolTipRole)
-    window.project.set_status(first, "reviewed")  # accepted by a person: no longer stale
+    zeros = np.zeros((96, 144), np.uint8)
+    window.session.project.set_reviewed(first, True, zeros)  # accepted by a person: not stale
     assert model.data(model.index(0, 3), fg) is None

@@ -154,9 +154,10 @@ def test_space_drag_pans_without_painting_and_space_tap_marks_reviewed(qtbot, wi
     after = canvas.viewbox.viewRange()
     assert window.document.mask.sum() == 0
     assert after != before
-    assert window.project.status(window.current.record.image_id) != "reviewed"
+    assert window.session.project.state(window.session.current.record.image_id) != "reviewed"
     qtbot.keyClick(canvas, Qt.Key.Key_Space)
-    assert window.project.status(window.current.record.image_id) == "reviewed"
+    image_id = window.session.current.record.image_id
+    qtbot.waitUntil(lambda: window.session.project.state(image_id) == "reviewed", timeout=2000)
 
 
 def test_ctrl_wheel_changes_brush_size(qtbot, window):

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from carvana_gui.panels.image_list import ImageListDock, ImageTableModel
 from model.data.dataset import ImageRecord
-from model.project import ImageEntry
+from model.edits.lifecycle import MaskRecord, MaskState
 
 CRASHING_EDITOR = textwrap.dedent(
     """
@@ -29,7 +29,7 @@ CRASHING_EDITOR = textwrap.dedent(
     window = MainWindow(project_dir=Path(sys.argv[2]))
     window.show()
     window.open_folder(Path(sys.argv[1]))
-    while window.current is None:
+    while window.session.current is None:
         app.processEvents()
     doc = window.document
     for y in (20, 40, 60):  # three strokes, each one undo step
@@ -76,7 +76,7 @@ def test_table_model_handles_100k_images_quickly():
         for a in range(1, 17)
     ]
     statuses = {r.image_id: "reviewed" for r in records[::7]}
-    model = ImageTableModel(lambda i: statuses.get(i, "no-mask"), lambda i: ImageEntry())
+    model = ImageTableModel(lambda i: statuses.get(i, MaskState.NONE), lambda i: MaskRecord())
     t0 = time.perf_counter()
     model.set_records(records)
     model.status_filter = ("reviewed",)
@@ -96,7 +96,10 @@ def test_refreshing_one_row_reads_only_the_rows_on_screen(qtbot):
         for c in range(200)
         for a in range(1, 17)
     ]
-    model = ImageTableModel(lambda i: "auto", lambda i: ImageEntry(model_version="v001"))
+    model = ImageTableModel(
+        lambda i: MaskState.AUTO,
+        lambda i: MaskRecord(MaskState.AUTO, auto_version="v001", has_auto=True),
+    )
     model.set_records(records)
     dock = ImageListDock(model)
     qtbot.addWidget(dock)

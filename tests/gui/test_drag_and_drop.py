@@ -40,7 +40,7 @@ def test_dropping_an_image_of_another_folder_opens_it_at_that_image(
     target = sorted(other.glob("*.jpg"))[4]
     _drop(window, target)
     qtbot.waitUntil(
-        lambda: window.current is not None and window.current.record.path == target,
+        lambda: window.session.current is not None and window.session.current.record.path == target,
         timeout=10_000,
     )
     assert window.image_list.current_row() >= 0
@@ -54,10 +54,10 @@ def test_dropping_an_image_of_the_open_folder_jumps_to_it_and_a_folder_opens(
     window = open_window(qtbot, image_folder, tmp_path / "edits")
     target = sorted(image_folder.glob("*.jpg"))[-1]
     _drop(window, target)
-    assert window.current.record.path == target  # at once: no rescan for the open folder
+    assert window.session.current.record.path == target  # at once: no rescan for the open folder
     other, _ = make_image_folder(tmp_path / "other", cars=1, angles=2)
     _drop(window, other)
-    qtbot.waitUntil(lambda: window.current.record.path.parent == other, timeout=10_000)
+    qtbot.waitUntil(lambda: window.session.current.record.path.parent == other, timeout=10_000)
     window.close()
 
 

@@ -65,6 +65,7 @@ def data(tmp_path_factory):
     return root, train, masks
 
 
+@pytest.mark.slow
 def test_tensorflow_mirrored_strategy_on_two_logical_cpus(data):
     root, train, masks = data
     body = TRAIN_SNIPPET.format(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -67,56 +69,67 @@ def test_export_and_predict_with_the_stored_model(trained, tmp_path):
 
 
 def _finetune_args(train_dir, masks_dir, models, base) -> list[str]:
-    args = ["finetune", str(train_dir), str(masks_dir), "--model", str(base)]
-    return [*args, "--epochs", "1", "--workers", "1", "--out", str(models)]
+    args = ["finetune", str(train_dir)] + ([str(masks_dir)] if masks_dir else [])
+    return [*args, "--model", str(base), "--epochs", "1", "--workers", "1", "--out", str(models)]
 
 
-def _fake_scores(monkeypatch, new: float, base: float) -> None:
-    """Held-out Dice of the new model (scored first) and of the base (scored second).
+class _Fake:
+    """Training and judging replaced (the base itself stands in for its fine-tuned copy):
+    these tests are about which masks train and the keep-or-set-aside rule; the real run
+    is tested above. ``new``/``base``: judge-set Dice of each."""
 
-    Training is replaced too (the base itself stands in for its fine-tuned copy): these
-    tests are about the keep-or-set-aside rule, and the real run is tested above.
-    """
-    from model.kaggle.metrics import DiceReport
-    from model.nn.training import TrainResult
+    def __init__(self, monkeypatch, new: float = 0.97, base: float = 0.95, interrupt=False):
+        from model.nn.training import TrainResult
 
-    def fake_training(config):
-        return TrainResult(
-            Path(config.base_model), None, {"loss": [0.1]}, 0.1, 0.9, 1, False, False
+        self.configs = []
+        scores = {"new": new, "base": base}
+
+        def train(config, on_progress, should_stop):
+            self.configs.append(config)
+            if interrupt:  # the person presses Ctrl-C during training
+                os.kill(os.getpid(), signal.SIGINT)
+                assert should_stop()
+            return TrainResult(
+                Path(config.base_model), None, {"loss": [0.1]}, 0.1, 0.9, 1, interrupt, False
+            )
+
+        monkeypatch.setattr("model.workflows.finetune.train_model", train)
+        monkeypatch.setattr(
+            "model.workflows.finetune.judge_model",
+            lambda path, records, on_event, which, should_stop=None: scores[which],
         )
 
-    monkeypatch.setattr("model.cli.finetune.train_with_bar", fake_training)
-    calls = iter([new, base])
-    monkeypatch.setattr(
-        "model.workflows.finetune.score_predictor",
-        lambda predictor, records: DiceReport({r.image_id: next(calls) for r in records[:1]}),
-    )
+    def masks(self) -> dict[str, Path]:
+        (config,) = self.configs
+        return {Path(i).stem: Path(m) for i, m in config.train_pairs + config.val_pairs}
 
 
-def test_finetune_adds_a_child_version_scored_against_its_parent(trained, capsys):
+@pytest.mark.slow
+def test_finetune_adds_a_child_version_judged_against_its_parent(trained, capsys):
     _, train_dir, masks_dir, models, _ = trained
     store = ModelStore(models)
     parent = store.current()
     assert main(_finetune_args(train_dir, masks_dir, models, parent.path)) == 0
     child = store.versions()[-1]
     assert child.version != parent.version and child.meta["parent"] == parent.version
-    assert child.meta["data"]["images"] == 6
+    assert child.meta["data"]["reviewed"] == 6
     selection = child.meta["selection"]
-    assert selection["holdout_images"] == 2  # the held-out car's two angles
+    assert selection["holdout_images"] == 2  # the judge car's two angles
     assert 0.0 <= selection["holdout_dice_new"] <= 1.0
     assert 0.0 <= selection["holdout_dice_parent"] <= 1.0
     # current only if it won (the tiny run may go either way: the rule is what is tested)
     won = selection["holdout_dice_new"] > selection["holdout_dice_parent"]
     assert selection["accepted"] == won
     assert store.current().version == (child.version if won else parent.version)
-    assert "held-out Dice at full resolution" in capsys.readouterr().out
+    assert "judge-set Dice at full resolution" in capsys.readouterr().out
+    store.set_current(parent.version)
 
 
 def test_a_worse_finetune_is_kept_aside_and_can_be_chosen(trained, capsys, monkeypatch):
     _, train_dir, masks_dir, models, _ = trained
     store = ModelStore(models)
     parent = store.current()
-    _fake_scores(monkeypatch, new=0.90, base=0.95)
+    _Fake(monkeypatch, new=0.90, base=0.95)
     assert main(_finetune_args(train_dir, masks_dir, models, parent.path)) == 0
     worse = store.versions()[-1]
     assert store.current().version == parent.version  # unchanged
@@ -133,11 +146,6 @@ def test_a_worse_finetune_is_kept_aside_and_can_be_chosen(trained, capsys, monke
     assert main(["models", "--out", str(models), "--use", worse.version]) == 0
     assert store.current().version == worse.version
     assert read_model_meta(worse.path)["selection"]["override"] is True
-    capsys.readouterr()
-    assert main(["models", "--out", str(models)]) == 0
-    assert f"* {worse.version}" in capsys.readouterr().out
-    assert main(["models", "--out", str(models), "--use", "v999"]) == 1
-    assert "v999" in capsys.readouterr().err
     store.set_current(parent.version)
 
 
@@ -145,12 +153,12 @@ def test_a_better_finetune_or_make_current_becomes_current(trained, monkeypatch)
     _, train_dir, masks_dir, models, _ = trained
     store = ModelStore(models)
     parent = store.current()
-    _fake_scores(monkeypatch, new=0.97, base=0.95)
+    _Fake(monkeypatch, new=0.97, base=0.95)
     assert main(_finetune_args(train_dir, masks_dir, models, parent.path)) == 0
     better = store.current()
     assert better.version != parent.version and better.meta["selection"]["accepted"] is True
 
-    _fake_scores(monkeypatch, new=0.90, base=0.95)
+    _Fake(monkeypatch, new=0.90, base=0.95)
     args = [*_finetune_args(train_dir, masks_dir, models, better.path), "--make-current"]
     assert main(args) == 0
     forced = store.current()
@@ -160,16 +168,113 @@ def test_a_better_finetune_or_make_current_becomes_current(trained, monkeypatch)
     store.set_current(parent.version)
 
 
-def test_a_finetune_on_one_car_has_nothing_to_compare_on(trained, tmp_path, capsys):
+def test_a_finetune_on_one_car_has_no_judge_set(trained, tmp_path, capsys, monkeypatch):
     _, _, _, models, _ = trained
     parent = ModelStore(models).current()
+    _Fake(monkeypatch)
     train_dir, masks_dir = make_image_folder(tmp_path / "one", cars=1, angles=2)
     store = tmp_path / "store"
     assert main(_finetune_args(train_dir, masks_dir, store, parent.path)) == 0
     (only,) = ModelStore(store).versions()
-    assert ModelStore(store).current() is None  # nothing proved it better
+    assert ModelStore(store).pointed() is None  # nothing proved it better
     assert only.meta["selection"]["holdout_dice_new"] is None
-    assert "no held-out images" in capsys.readouterr().out
+    assert "too few reviewed cars for a judge set" in capsys.readouterr().out
+
+
+def _annotation_folder(root: Path, reviewed_cars: int, unreviewed: int = 1):
+    """4 cars x 2 angles with ground truth; the first cars reviewed, plus unreviewed edits."""
+    from model.edits.project_store import ProjectStore
+    from tiny_carvana import car_id
+
+    train_dir, masks_dir = make_image_folder(root, cars=4, angles=2)
+    project = ProjectStore.for_folder(train_dir)
+    for c in range(1, reviewed_cars + 1):
+        for a in (1, 2):
+            image_id = f"{car_id(c)}_{a:02d}"
+            mask = read_mask(masks_dir / f"{image_id}_mask.gif")
+            project.save_edit(image_id, mask)
+            project.set_reviewed(image_id, True, mask)
+    for a in range(1, unreviewed + 1):
+        image_id = f"{car_id(4)}_{a:02d}"
+        project.save_edit(image_id, read_mask(masks_dir / f"{image_id}_mask.gif"))
+    return train_dir, project
+
+
+def test_finetune_folder_trains_on_reviewed_masks_only(trained, tmp_path, capsys, monkeypatch):
+    _, _, _, models, _ = trained
+    parent = ModelStore(models).current()
+    train_dir, project = _annotation_folder(tmp_path / "a", reviewed_cars=3)
+    fake = _Fake(monkeypatch)
+    store = tmp_path / "store"
+    assert main(_finetune_args(train_dir, None, store, parent.path)) == 0
+    masks = fake.masks()
+    assert all(path.parent == project.root / "masks" for path in masks.values())
+    assert not any(image_id.startswith(car_id_of(4)) for image_id in masks)  # unreviewed
+    assert "1 unreviewed edits not used" in capsys.readouterr().out
+    (child,) = ModelStore(store).versions()
+    assert child.meta["data"]["unreviewed_edits"] == 1 and child.meta["data"]["judge_images"] == 2
+
+    # --with-truth: ground truth joins training, never of a select or judge car
+    fake = _Fake(monkeypatch)
+    assert main([*_finetune_args(train_dir, None, store, parent.path), "--with-truth"]) == 0
+    (config,) = fake.configs
+    truth = [Path(m) for _, m in config.train_pairs if Path(m).parent.name == "train_masks"]
+    assert truth and all(p.name.startswith(car_id_of(4)) for p in truth)
+    assert not any(Path(m).parent.name == "train_masks" for _, m in config.val_pairs)
+
+
+def test_finetune_edits_option_names_another_edits_folder(trained, tmp_path, monkeypatch):
+    _, _, _, models, _ = trained
+    parent = ModelStore(models).current()
+    train_dir, project = _annotation_folder(tmp_path / "a", reviewed_cars=3)
+    moved = tmp_path / "elsewhere"
+    project.close()
+    project.root.rename(moved)
+    fake = _Fake(monkeypatch)
+    args = [
+        *_finetune_args(train_dir, None, tmp_path / "store", parent.path),
+        "--edits",
+        str(moved),
+    ]
+    assert main(args) == 0
+    assert all(path.parent == moved / "masks" for path in fake.masks().values())
+    assert main(_finetune_args(train_dir, None, tmp_path / "store", parent.path)) == 1  # none
+
+
+def test_ctrl_c_stores_nothing_unless_keep_cancelled(trained, tmp_path, capsys, monkeypatch):
+    _, train_dir, masks_dir, models, _ = trained
+    parent = ModelStore(models).current()
+    store = tmp_path / "store"
+    _Fake(monkeypatch, interrupt=True)
+    assert main(_finetune_args(train_dir, masks_dir, store, parent.path)) == 130
+    assert not ModelStore(store).versions() and "nothing stored" in capsys.readouterr().out
+    _Fake(monkeypatch, interrupt=True)
+    args = [*_finetune_args(train_dir, masks_dir, store, parent.path), "--keep-cancelled"]
+    assert main(args) == 0
+    (kept,) = ModelStore(store).versions()
+    assert kept.meta["training"]["cancelled"] is True and kept.meta["selection"]["accepted"]
+
+
+def test_finetune_defaults_are_the_workflows():
+    from model.cli.main import build_parser
+    from model.workflows.finetune import FinetuneSettings
+
+    args = build_parser().parse_args(["finetune", "folder"])
+    defaults = FinetuneSettings()
+    assert (args.epochs, args.lr, args.batch_size, args.patience, args.workers) == (
+        defaults.epochs,
+        defaults.learning_rate,
+        defaults.batch_size,
+        defaults.patience,
+        defaults.workers,
+    )
+    assert args.masks_dir is None and not args.with_truth and not args.keep_cancelled
+
+
+def car_id_of(n: int) -> str:
+    from tiny_carvana import car_id
+
+    return car_id(n)
 
 
 def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):

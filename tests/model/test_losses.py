@@ -66,6 +66,7 @@ def tiny_pairs(tmp_path_factory):
     return [(r.path, r.mask_path) for r in records(train_dir, masks_dir)]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_switches_loss_and_keeps_its_adam_state(tiny_pairs, tmp_path):
     keras.utils.set_random_seed(0)
     config = TrainConfig(
@@ -109,6 +110,7 @@ def test_a_resumed_run_switches_loss_and_keeps_its_adam_state(tiny_pairs, tmp_pa
     ]
 
 
+@pytest.mark.slow
 def test_train_command_takes_the_lovasz_loss(tiny_pairs, tmp_path):
     data = tiny_pairs[0][0].parent.parent
     args = ["train", str(data), "--preset", "128x128", "--width", "0.125", "--epochs", "1"]

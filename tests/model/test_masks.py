@@ -160,7 +160,7 @@ def test_real_gif_mask_and_image(carvana_data):
 def test_atomic_writes_get_the_usual_file_mode_not_mkstemps_0600(tmp_path):
     import stat
 
-    from model import masks
+    from model.data import masks
 
     masks.atomic_write_bytes(tmp_path / "a.json", b"{}")
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o666 & ~masks._UMASK != 0o600

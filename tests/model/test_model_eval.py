@@ -90,6 +90,7 @@ def test_model_score_mean_of_missing_variant_raises():
         ModelScore(thresholds=(0.5,), model_threshold=0.5).mean(False)
 
 
+@pytest.mark.slow
 def test_pack_model_writes_float16_copy_that_predicts_like_the_original(tmp_path, capsys):
     make_image_folder(tmp_path / "data", cars=1, angles=1)
     source = save_tiny_model(tmp_path / "m" / "model.keras")

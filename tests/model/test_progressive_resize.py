@@ -15,6 +15,7 @@ def _conv_kernels(model: keras.Model) -> list[np.ndarray]:
     return [np.asarray(w) for w in model.weights if w.path.endswith("kernel")]
 
 
+@pytest.mark.slow
 def test_init_weights_are_copied_into_a_larger_network(tmp_path):
     train_dir, masks_dir = make_image_folder(tmp_path / "data", cars=2, angles=2)
     pairs = [(r.path, r.mask_path) for r in records(train_dir, masks_dir)]
@@ -60,6 +61,7 @@ def test_init_weights_of_another_width_is_a_clear_error(tmp_path):
         train(config)
 
 
+@pytest.mark.slow
 def test_cli_names_the_run_after_its_starting_model(tmp_path, capsys):
     make_image_folder(tmp_path / "data", cars=3, angles=1)
     donor = save_tiny_model(tmp_path / "m" / "first" / "best.keras")

@@ -68,6 +68,7 @@ def test_loss_drops_and_checkpoints_state_and_logs_are_written(tiny_data, tmp_pa
     assert json.loads(json.dumps(meta))["val_loss"] == pytest.approx(best)
 
 
+@pytest.mark.slow
 def test_cancel_within_one_batch_keeps_weights_and_a_rerun_resumes(tiny_data, tmp_path):
     seen = []
     config = _config(tiny_data, tmp_path, epochs=2, batch_size=1)
@@ -98,6 +99,7 @@ def test_split_pairs_by_car_keeps_angles_together():
     assert split_pairs_by_car(one_car) == (one_car, [])
 
 
+@pytest.mark.slow
 def test_finetune_on_in_memory_masks_splits_by_car_and_stops_early(tiny_data, tmp_path):
     base = save_tiny_model(tmp_path / "base.keras")
     pairs = [(image, read_mask(mask)) for image, mask in tiny_data]  # GUI: edited arrays
@@ -148,6 +150,7 @@ def test_overfitting_eight_real_images_reaches_high_dice(carvana_data, tmp_path)
     assert np.mean(scores) > 0.95
 
 
+@pytest.mark.slow
 def test_fine_tuning_a_float16_shipped_model_trains_in_float32(tiny_data, tmp_path):
     # The shipped default is stored with float16 weights (model.nn.shipping). Fine-tuned as
     # float16, Adam's tiny updates underflow and the very first loss is NaN, so no best

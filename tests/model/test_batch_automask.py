@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.data.masks import read_mask
-from model.project import EditsProject
-from model.workflows.batch_automask import is_stale, run_batch_predict, select_images
+from model.data.masks import read_mask, write_mask
+from model.edits.lifecycle import MaskState
+from model.edits.project_store import ProjectStore
+from model.workflows.batch_automask import BatchProgress, run_batch_automask, select_images
 
 SHAPE = (8, 12)
 
@@ -18,6 +19,10 @@ SHAPE = (8, 12)
 @dataclass
 class _Pred:
     mask: np.ndarray
+
+    @property
+    def prob(self) -> np.ndarray:
+        return self.mask.astype(np.float32) * 0.95
 
 
 class FakePredictor:
@@ -42,15 +47,15 @@ class FakePredictor:
 
 
 def _setup(tmp_path):
-    project = EditsProject(tmp_path / "proj")
+    project = ProjectStore(tmp_path / "proj")
     paths = [tmp_path / f"car_{i:02d}.jpg" for i in range(1, 6)]
     one = np.ones(SHAPE, np.uint8)
     project.save_auto_mask("car_01", one, "v1")  # stale auto-mask
     project.save_auto_mask("car_02", one, "v2")  # current auto-mask
     project.save_auto_mask("car_03", one, "v1")
-    project.save_mask("car_03", np.zeros(SHAPE, np.uint8))  # hand-edited
+    project.save_edit("car_03", np.zeros(SHAPE, np.uint8))  # hand-edited
     project.save_auto_mask("car_04", one, "v1")
-    project.set_status("car_04", "reviewed")  # accepted as is
+    project.set_reviewed("car_04", True, one)  # accepted as is
     return project, paths  # car_05 has no mask
 
 
@@ -64,17 +69,30 @@ def _setup(tmp_path):
 )
 def test_selection_never_includes_hand_made_masks(tmp_path, selection, expected):
     project, paths = _setup(tmp_path)
-    chosen, protected = select_images(project, paths, selection, current_version="v2")
+    chosen, protected = select_images(project, paths, selection, "v2")
     assert [p.stem for p in chosen] == expected
     assert protected == 2
 
 
-def test_stale_means_another_version():
-    from model.project import ImageEntry
+def test_the_editors_auto_mask_is_refreshed_by_a_stale_batch(tmp_path):
+    """Failure 2: Ctrl+R's mask, saved again by autosave unchanged, stays an auto-mask."""
+    project, paths = _setup(tmp_path)
+    one = np.ones(SHAPE, np.uint8)
+    project.save_auto_mask("car_05", one, "v1", by_person=True)  # the editor's Ctrl+R
+    project.load_for_editing("car_05")
+    project.save_edit("car_05", one)  # the autosave of the same pixels
+    assert project.state("car_05") is MaskState.AUTO
+    chosen, _ = select_images(project, paths, "stale", "v2")
+    assert [p.stem for p in chosen] == ["car_01", "car_05"]
 
-    assert is_stale(ImageEntry(status="auto", model_version="v1"), "v2")
-    assert not is_stale(ImageEntry(status="auto", model_version="v2"), "v2")
-    assert not is_stale(ImageEntry(status="edited", model_version="v1"), "v2")
+
+def test_a_persons_mask_file_left_by_an_old_version_is_never_replaced(tmp_path):
+    """A masks/ file the old JSON never listed is a person's mask after migration."""
+    root = tmp_path / "proj"
+    write_mask(root / "masks" / "car_01_mask.png", np.ones(SHAPE, np.uint8))
+    project = ProjectStore(root)
+    chosen, protected = select_images(project, [tmp_path / "car_01.jpg"], "all", "v2")
+    assert chosen == [] and protected == 1
 
 
 def test_run_saves_auto_masks_and_skips_masks_edited_meanwhile(tmp_path):
@@ -84,30 +102,45 @@ def test_run_saves_auto_masks_and_skips_masks_edited_meanwhile(tmp_path):
 
     def user_edits_while_running(image_id):
         if image_id == "car_02":  # the user saves an edit just before its prediction lands
-            project.save_mask("car_02", hand)
+            other_window = ProjectStore(project.root)
+            other_window.save_edit("car_02", hand)
 
     predictor = FakePredictor(on_yield=user_edits_while_running)
     chosen, _ = select_images(project, paths, "all", "v3")
-    progress = []
-    result = run_batch_predict(project, chosen, predictor, "v3", on_progress=progress.append)
+    progress: list[BatchProgress] = []
+    result = run_batch_automask(project, chosen, predictor, "v3", on_progress=progress.append)
     assert (result.saved, result.skipped_hand_made, result.cancelled) == (2, 1, False)
-    assert np.array_equal(project.load_mask("car_02"), hand)
-    assert project.entry("car_02").status == "edited"
-    assert project.entry("car_05").model_version == "v3"
+    assert np.array_equal(project.load_shown_mask("car_02"), hand)
+    assert project.state("car_02") is MaskState.EDITED
+    assert project.record("car_05").auto_version == "v3"
+    assert project.record("car_05").uncertainty == 0.0
     assert read_mask(project.auto_mask_path("car_05")).sum() == 3 * SHAPE[1]
-    assert [p["done"] for p in progress] == [1, 2, 3]
-    assert progress[-1]["total"] == 3 and progress[-1]["eta_s"] == 0.0
-    # the status file on disk already holds the new entries
-    reloaded = EditsProject(project.root)
-    assert reloaded.entry("car_01").model_version == "v3"
+    assert [p.done for p in progress] == [1, 2, 3]
+    assert progress[-1].total == 3 and progress[-1].eta_s == 0.0
+    # the database on disk already holds the new rows
+    reloaded = ProjectStore(project.root)
+    assert reloaded.record("car_01").auto_version == "v3"
     assert predictor.closed
+
+
+def test_batch_masks_get_their_dice_where_the_truth_exists(tmp_path):
+    """Failure 11: the Dice column is filled for batch-masked images."""
+    project, paths = _setup(tmp_path)
+    truth = np.zeros(SHAPE, np.uint8)
+    truth[:1, :] = 1  # what the fake predictor makes for the first image
+    write_mask(tmp_path / "car_05_mask.gif", truth)
+    chosen, _ = select_images(project, paths, "without-mask", "v3")
+    run_batch_automask(
+        project, chosen, FakePredictor(), "v3", truth_of=lambda i: tmp_path / f"{i}_mask.gif"
+    )
+    assert project.record("car_05").dice == 1.0
 
 
 def test_protect_callback_and_cancel(tmp_path):
     project, paths = _setup(tmp_path)
     chosen, _ = select_images(project, paths, "all", "v3")
     predictor = FakePredictor()
-    result = run_batch_predict(
+    result = run_batch_automask(
         project,
         chosen,
         predictor,
@@ -119,8 +152,8 @@ def test_protect_callback_and_cancel(tmp_path):
     assert (result.saved, result.skipped_hand_made, result.protected_ids) == (1, 0, ["car_01"])
     assert result.saved_ids == ["car_02"]
     assert "1 left to the editor" in result.summary()
-    assert project.entry("car_01").model_version == "v1"  # protected: untouched
-    assert project.entry("car_05").status == "no-mask"  # never reached
+    assert project.record("car_01").auto_version == "v1"  # protected: untouched
+    assert project.state("car_05") is MaskState.NONE  # never reached
     assert predictor.closed  # background prefetch stopped
 
 

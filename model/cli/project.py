@@ -1,0 +1,139 @@
+"""`carvana automask | status`: the window's project, headless.
+
+Both open a folder exactly as the window does (``model.workflows.annotation_folder``) and
+follow the same mask lifecycle: ``automask`` is the batch auto-mask (it never replaces a
+mask a person edited or reviewed, and with ``--stale`` redoes only auto-masks made by
+another model than the current one); ``status`` counts the images in each state. A window
+open on the same folder sees the new rows (the project store is shared SQLite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from model.cli.main import CliError
+from model.cli.network import INTERRUPTED, cooperative_interrupt, resolve_model
+from model.cli.progress import progress_counter
+from model.edits.lifecycle import BatchSelection
+from model.store.versions import MODEL_NAME, ModelStore, user_models_dir
+from model.workflows.annotation_folder import (
+    AnnotationFolder,
+    folder_status,
+    open_annotation_folder,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _open(args: argparse.Namespace) -> AnnotationFolder:
+    try:
+        return open_annotation_folder(Path(args.folder), Path(args.edits) if args.edits else None)
+    except (OSError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def model_version(arg: str | None, path: Path) -> str:
+    """The version id auto-masks record: the store's id, else the file's name."""
+    if arg is None:
+        current = ModelStore(user_models_dir()).current()
+        if current is not None and current.path == path:
+            return current.version
+    if path.name == MODEL_NAME:
+        return path.parent.name
+    return path.stem
+
+
+def cmd_automask(args: argparse.Namespace) -> int:
+    from model.nn.predictor import ModelLoadError, Predictor
+    from model.workflows.batch_automask import run_batch_automask, select_images
+
+    folder = _open(args)
+    path = resolve_model(args.model)
+    version = model_version(args.model, path)
+    selection = BatchSelection.STALE if args.stale else BatchSelection(args.select)
+    chosen, protected = select_images(
+        folder.store, [r.path for r in folder.images], selection, version
+    )
+    print(
+        f"{len(chosen)} images to auto-mask with {version} ({selection.value}); "
+        f"{protected} masks people edited or reviewed are left alone"
+    )
+    if not chosen:
+        return 0
+    try:
+        predictor = Predictor.load(path, batch_size=args.batch_size)
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from None
+    truth = {r.image_id: r.mask_path for r in folder.images if r.mask_path is not None}
+    with (
+        cooperative_interrupt() as stop,
+        progress_counter("automask", "img", total=len(chosen)) as update,
+    ):
+        result = run_batch_automask(
+            folder.store,
+            chosen,
+            predictor,
+            version,
+            tta=args.tta,
+            on_progress=lambda p: update(p.done),
+            should_stop=stop.is_set,
+            truth_of=truth.get,
+        )
+    print(result.summary())
+    print(f"project: {folder.store.root}")
+    return INTERRUPTED if result.cancelled else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    folder = _open(args)
+    if args.model:
+        path = resolve_model(args.model)
+        active = model_version(args.model, path)
+    else:
+        current = ModelStore(user_models_dir()).current()
+        active = current.version if current is not None else None
+    status = folder_status(folder, active)
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        print("\n".join(status.lines()))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "automask",
+        help="auto-mask a folder's images into its project (never replaces people's masks)",
+        description="The window's batch auto-mask, headless: predicts the images of FOLDER "
+        "into its edits project (<images>_edits beside the images). Masks a person edited "
+        "or reviewed are never replaced. Default: only images without a mask.",
+    )
+    p.add_argument("folder", help="Kaggle root, its train/ or test/, or a folder of images")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--stale", action="store_true", help="redo auto-masks made by another model")
+    group.add_argument(
+        "--select",
+        choices=[s.value for s in BatchSelection],
+        default=BatchSelection.WITHOUT_MASK.value,
+        help="which images (default without-mask; 'all' still leaves people's masks alone)",
+    )
+    p.add_argument("--tta", action="store_true", help="average with the flipped image")
+    p.add_argument("--model", help="model file or folder (default: the current model)")
+    p.add_argument("--edits", help="project folder (default: <images>_edits beside them)")
+    p.add_argument("--batch-size", type=int, default=2, help="images per model call")
+    p.set_defaults(func=cmd_automask)
+
+    p = subparsers.add_parser(
+        "status",
+        help="how many images are in each mask state (none, auto, edited, reviewed)",
+        description="Counts per mask state of FOLDER's images, stale auto-masks against the "
+        "current model (or --model), the reviewed share and the correction effort per model.",
+    )
+    p.add_argument("folder", help="Kaggle root, its train/ or test/, or a folder of images")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--model", help="judge staleness against this model instead")
+    p.add_argument("--edits", help="project folder (default: <images>_edits beside them)")
+    p.set_defaults(func=cmd_status)

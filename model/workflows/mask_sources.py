@@ -1,0 +1,88 @@
+"""Which mask an export writes for an image, and an honest count of where they came from.
+
+The lifecycle's rule, applied to export: the mask the editor shows is the mask exported
+(the person's mask, else the stored auto-mask); images with neither are predicted by the
+caller. Unreviewed edits are exported as they are, but counted and named, so an export
+never passes a half-done scribble off as a person's finished work.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.data.dataset import ImageRecord
+from model.edits import lifecycle
+from model.edits.lifecycle import ActiveModels, MaskSource, MaskState
+from model.edits.project_store import ProjectStore
+
+
+@dataclass
+class SourceTally:
+    reviewed: int = 0  # people's masks, accepted
+    unreviewed_edits: int = 0  # people's masks nobody marked reviewed
+    auto: int = 0  # stored auto-masks of the active model
+    stale_auto: int = 0  # stored auto-masks of another model
+
+    @property
+    def from_store(self) -> int:
+        return self.reviewed + self.unreviewed_edits + self.auto + self.stale_auto
+
+    def describe(self, predicted: int) -> str:
+        parts = [
+            f"{self.reviewed} reviewed",
+            f"{self.unreviewed_edits} edited, not reviewed",
+            f"{self.auto + self.stale_auto} stored auto-masks"
+            + (f" ({self.stale_auto} stale)" if self.stale_auto else ""),
+            f"{predicted} predicted now",
+        ]
+        return ", ".join(parts)
+
+
+class ShownMasks:
+    """Callable ``record -> mask or None`` for export, counting what it hands out.
+
+    ``include_auto=False`` takes only people's masks (stored auto-masks are predicted
+    again); used from the export worker thread while the GUI reads the tally.
+    """
+
+    def __init__(
+        self,
+        store: ProjectStore | None,
+        active: ActiveModels | str | None,
+        include_auto: bool = True,
+    ) -> None:
+        self.store = store
+        self.active = active
+        self.include_auto = include_auto
+        self.tally = SourceTally()
+        self.unreviewed_ids: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, record: ImageRecord) -> np.ndarray | None:
+        return self.mask_of(record.image_id)
+
+    def mask_of(self, image_id: str) -> np.ndarray | None:
+        if self.store is None:
+            return None
+        row = self.store.record(image_id)
+        source = lifecycle.shown_source(row)
+        if source is MaskSource.NONE or (source is MaskSource.AUTO and not self.include_auto):
+            return None
+        mask = self.store.load_shown_mask(image_id)
+        if mask is None:
+            return None
+        with self._lock:
+            if source is MaskSource.AUTO:
+                if lifecycle.is_stale(row, image_id, self.active):
+                    self.tally.stale_auto += 1
+                else:
+                    self.tally.auto += 1
+            elif row.state is MaskState.REVIEWED:
+                self.tally.reviewed += 1
+            else:
+                self.tally.unreviewed_edits += 1
+                self.unreviewed_ids.append(image_id)
+        return mask
