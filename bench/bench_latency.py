@@ -70,9 +70,10 @@ def _correct_masks(window, count: int) -> list[str]:
         if record.mask_path is not None:
             by_car.setdefault(record.car_id or record.image_id, []).append(record)
     chosen = [r for records in by_car.values() for r in records[:2]][:count]
-    for record in chosen:
-        window.session.project.save_edit(record.image_id, read_mask(record.mask_path))
-    window.session.project.save()
+    for record in chosen:  # corrected and reviewed: only reviewed masks train
+        mask = read_mask(record.mask_path)
+        window.session.project.save_edit(record.image_id, mask)
+        window.session.project.set_reviewed(record.image_id, True, mask)
     return [r.image_id for r in chosen]
 
 

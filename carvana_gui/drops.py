@@ -10,11 +10,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from model.data.dataset import ImageRecord, parse_image_name
+from carvana_gui.session import Session
+from model.data.dataset import parse_image_name
 
 
 class DropTarget(Protocol):
-    records: dict[str, ImageRecord]
+    session: Session
 
     def open_folder(self, folder: Path, select: str | None = None) -> None: ...
 
@@ -36,7 +37,7 @@ def open_dropped(target: DropTarget, paths: Iterable[Path]) -> bool:
             target.import_model(path)
         elif path.is_file():
             image_id = parse_image_name(path.name)[0]
-            record = target.records.get(image_id)
+            record = target.session.records.get(image_id)
             if record is not None and record.path.resolve() == path.resolve():
                 target.show_image(image_id)  # already open: no rescan
             else:

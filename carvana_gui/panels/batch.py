@@ -8,6 +8,7 @@ image open in the editor and every hand-edited or reviewed mask are left alone.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,8 +30,10 @@ from carvana_gui.panels.finetune import format_eta
 from model.data.dataset import ImageRecord
 from model.edits.project_store import ProjectStore
 from model.workflows.batch_automask import (
+    BatchCounts,
     BatchProgress,
     BatchResult,
+    count_selections,
     run_batch_automask,
     select_images,
 )
@@ -43,6 +46,8 @@ SELECTION_LABELS = {
     "stale": "Stale auto-masks (older model)",
 }
 
+BACKGROUND_COUNT_FROM = 5_000  # images: smaller folders are counted at once
+
 ModelSource = Callable[[], tuple[Path, str] | None]  # (model file, version name) or None
 
 
@@ -50,6 +55,7 @@ class BatchPanel(QWidget):
     """Selection, Start/Cancel, progress bar with images/s and ETA."""
 
     mask_saved = Signal(str)  # image id whose auto-mask was just written
+    counts_ready = Signal(object, object)  # BatchCounts, model version (from the count thread)
     batch_finished = Signal(object)  # BatchResult, or None when cancelled before a result
 
     def __init__(
@@ -63,6 +69,10 @@ class BatchPanel(QWidget):
         self.open_image_id: str | None = None  # read from the worker thread: a plain str swap
         self.job_id: int | None = None
         self.result: BatchResult | None = None
+        self._ids: list[str] = []
+        self._counting = False
+        self._count_again = False
+        self.counts_ready.connect(self._on_counts_ready)
 
         self.selection = QComboBox()
         for key, label in SELECTION_LABELS.items():
@@ -99,6 +109,7 @@ class BatchPanel(QWidget):
     def set_data(self, project: ProjectStore | None, images: list[ImageRecord]) -> None:
         self.project = project
         self.images = list(images)
+        self._ids = [r.image_id for r in self.images]
         self.refresh_counts()
 
     def selection_key(self) -> str:
@@ -114,24 +125,46 @@ class BatchPanel(QWidget):
         return select_images(self.project, paths, self.selection_key(), version)
 
     def refresh_counts(self) -> None:
+        """Recount what each selection would predict.
+
+        A large folder is counted on a helper thread (its pure-Python loop yields the GIL
+        every few milliseconds), so an edit in a 100k-image folder never stalls the window.
+        """
         if self.project is None:
             self.counts_label.setText("Open a folder first.")
             self.start_button.setEnabled(False)
             return
-        chosen, protected = self._plan()
         source = self.model_source()
-        model = source[1] if source else "no model"
-        if self.selection_key() == "stale":
-            stale = len(chosen)
-        else:
-            paths = [r.path for r in self.images]
-            stale = len(select_images(self.project, paths, "stale", source and source[1])[0])
+        version = source[1] if source else None
+        records, ids = self.project.records(), self._ids
+        if len(ids) < BACKGROUND_COUNT_FROM:
+            self._show_counts(count_selections(records, ids, version), version)
+            return
+        if self._counting:
+            self._count_again = True
+            return
+        self._counting = True
+
+        def count() -> None:
+            self.counts_ready.emit(count_selections(records, ids, version), version)
+
+        threading.Thread(target=count, name="batch-counts", daemon=True).start()
+
+    def _on_counts_ready(self, counts: BatchCounts, version: str | None) -> None:
+        self._counting = False
+        self._show_counts(counts, version)
+        if self._count_again:
+            self._count_again = False
+            self.refresh_counts()
+
+    def _show_counts(self, counts: BatchCounts, version: str | None) -> None:
+        chosen = counts.for_selection(self.selection_key())
         self.counts_label.setText(
-            f"{len(chosen)} images to predict with {model}; "
-            f"{protected} hand-edited or reviewed masks are never touched; "
-            f"{stale} auto-masks are stale (made by another model)."
+            f"{chosen} images to predict with {version or 'no model'}; "
+            f"{counts.protected} hand-edited or reviewed masks are never touched; "
+            f"{counts.stale} auto-masks are stale (made by another model)."
         )
-        self.start_button.setEnabled(bool(chosen) and source is not None and self.job_id is None)
+        self.start_button.setEnabled(bool(chosen) and version is not None and self.job_id is None)
 
     def start(self) -> int | None:
         source = self.model_source()

@@ -237,7 +237,7 @@ class FinetunePanel(QWidget):
         self.override_button.setVisible(False)
         self.progress_bar.setRange(0, 0)
         self.status_label.setText("Starting…")
-        job = FinetuneJob(request, self.child_command, self)
+        job = FinetuneJob(request, self.child_command)  # no Qt parent: outlives a closed panel
         job.event.connect(self._on_event)
         job.finished.connect(self._on_finished)
         job.errored.connect(self._on_errored)

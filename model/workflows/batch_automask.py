@@ -90,6 +90,50 @@ def select_images(
     return chosen, protected
 
 
+@dataclass(frozen=True)
+class BatchCounts:
+    """How many images each selection would predict, and the people's masks left alone."""
+
+    all: int
+    without_mask: int
+    stale: int
+    protected: int
+
+    def for_selection(self, selection: BatchSelection | str) -> int:
+        selection = BatchSelection(selection)
+        if selection is BatchSelection.ALL:
+            return self.all
+        if selection is BatchSelection.WITHOUT_MASK:
+            return self.without_mask
+        return self.stale
+
+
+def count_selections(
+    records: dict[str, lifecycle.MaskRecord],
+    image_ids: Iterable[str],
+    active: ActiveModels | str | None,
+) -> BatchCounts:
+    """All three selections in one pass over a snapshot (``store.records()``).
+
+    Images never touched (most of a fresh 100k folder) cost one failed dict lookup.
+    """
+    counts = {"all": 0, "without_mask": 0, "stale": 0, "protected": 0}
+    for image_id in image_ids:
+        record = records.get(image_id)
+        if record is None:
+            counts["all"] += 1
+            counts["without_mask"] += 1
+        elif lifecycle.is_hand_made(record):
+            counts["protected"] += 1
+        else:
+            counts["all"] += 1
+            if lifecycle.shown_source(record) is lifecycle.MaskSource.NONE:
+                counts["without_mask"] += 1
+            elif lifecycle.is_stale(record, image_id, active):
+                counts["stale"] += 1
+    return BatchCounts(**counts)
+
+
 @dataclass
 class BatchResult:
     total: int

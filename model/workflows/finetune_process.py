@@ -47,6 +47,7 @@ from model.workflows.finetune_events import (
     Failed,
     FinetuneEvent,
     Finished,
+    Phase,
     from_json,
     to_json,
 )
@@ -176,7 +177,8 @@ def run_finetune_process(
 
     On cancel, ``keep_cancelled()`` is asked once (only when an epoch has finished): True
     lets the child judge and store that candidate; otherwise the child is told to stop and
-    killed if it has not exited within KILL_AFTER_S, and nothing is stored.
+    killed if it has not exited within KILL_AFTER_S, and nothing is stored (unless it had
+    already begun storing the version: that short step is let finish).
     Raises FinetuneProcessError when the child reports an error or dies.
     """
     report = on_event or (lambda event: None)
@@ -203,6 +205,7 @@ def run_finetune_process(
     threading.Thread(target=pump, daemon=True, name="finetune-pipe").start()
     result: FinetuneEvent | None = None
     epochs = 0
+    storing = False
     deadline: float | None = None
     killed = False
     try:
@@ -211,7 +214,9 @@ def run_finetune_process(
             if deadline is None and stop():
                 keeping = epochs > 0 and keep()
                 _send(child, "keep" if keeping else "stop")
-                deadline = math.inf if keeping else time.monotonic() + KILL_AFTER_S
+                # Once the child is storing, the version is as good as stored: let it finish.
+                waiting = keeping or storing
+                deadline = math.inf if waiting else time.monotonic() + KILL_AFTER_S
             if deadline is not None and time.monotonic() > deadline and child.poll() is None:
                 log.info("fine-tune child did not stop within %.1f s: killed", KILL_AFTER_S)
                 child.kill()
@@ -233,6 +238,7 @@ def run_finetune_process(
                 continue
             if isinstance(event, Epoch):
                 epochs += 1
+            storing = storing or (isinstance(event, Phase) and event.name == "storing")
             report(event)
     finally:
         _close(child)

@@ -161,3 +161,15 @@ def test_unknown_selection(tmp_path):
     project, paths = _setup(tmp_path)
     with pytest.raises(ValueError, match="unknown selection"):
         select_images(project, paths, "some", None)
+
+
+def test_one_pass_counts_agree_with_the_selections(tmp_path):
+    from model.workflows.batch_automask import count_selections
+
+    project, paths = _setup(tmp_path)
+    ids = [p.stem for p in paths]
+    counts = count_selections(project.records(), ids, "v2")
+    for selection in ("all", "without-mask", "stale"):
+        chosen, protected = select_images(project, paths, selection, "v2")
+        assert counts.for_selection(selection) == len(chosen)
+        assert counts.protected == protected

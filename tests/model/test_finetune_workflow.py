@@ -379,3 +379,36 @@ def test_finetune_end_to_end_on_a_tiny_model(folder, tmp_path):
     meta = read_model_meta(outcome.version.path)
     assert meta["parent"] == base.version and meta["input_size"] == [128, 128]
     assert meta["data"]["judge_images"] == len(outcome.summary.judge_ids) == 2
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_shipped_default_on_real_reviewed_masks(carvana_data, tmp_path):
+    """What a fresh install does first: review a few real images, fine-tune the default."""
+    from model.data.dataset import list_images
+    from model.store.versions import shipped_model_info
+
+    shipped = shipped_model_info()
+    if shipped is None:
+        pytest.skip("no shipped default model in this checkout")
+    cars = shipped.meta["data"]["val_cars"][:3]
+    images = [
+        r
+        for r in list_images(carvana_data / "train", carvana_data / "train_masks")
+        if r.car_id in cars and r.angle in (3, 11)
+    ]
+    project = ProjectStore(tmp_path / "edits")
+    for record in images:  # the truth stands in for the person's reviewed masks
+        review(project, record.image_id, read_mask(record.mask_path))
+    sources = reviewed_sources(project, images)
+    outcome = run_finetune(
+        sources,
+        ModelStore(tmp_path / "models"),
+        shipped,
+        FinetuneSettings(epochs=1, learning_rate=1e-5),
+    )
+    assert outcome.stored, outcome.message
+    assert all(math.isfinite(v) for v in outcome.history["loss"]), outcome.history
+    # The shipped default scores ~0.99 on these cars; one gentle epoch keeps it there.
+    assert outcome.decision.current_dice > 0.98, outcome.decision
+    assert outcome.decision.new_dice > 0.98, outcome.decision
+    assert read_model_meta(outcome.version.path)["parent"] == shipped.version
