@@ -8,7 +8,7 @@ apply by name too, so extensions never dig through widget trees.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,22 @@ class ActionSpec:
     icon: str | None = None
     tip: str = ""
     checkable: bool = False
+    key_hint: str = ""  # a key handled outside QAction (Space): shown in menu/tooltip only
 
+
+# Actions that act on the shown image: disabled (and greyed) while none is shown.
+NEEDS_IMAGE = (
+    "fill_holes",
+    "clear_mask",
+    "use_ground_truth",
+    "fit",
+    "one_to_one",
+    "prev_image",
+    "next_image",
+    "next_unreviewed",
+    "mark_reviewed",
+    "auto_mask",
+)
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
@@ -78,7 +93,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "edit",
         ("L",),
         "lasso",
-        "Lasso: add the enclosed area (right button removes it)",
+        "Lasso: drag around an area, or click points (double-click or Enter closes, "
+        "Backspace removes the last point, Esc cancels); right button removes",
         True,
     ),
     ActionSpec(
@@ -126,8 +142,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "image",
         (),
         "reviewed",
-        "Mark this mask as reviewed (Space)",
+        "Mark this mask as reviewed",
         True,
+        key_hint="Space",
     ),
     ActionSpec(
         "auto_mask",
@@ -135,7 +152,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "model",
         ("Ctrl+R",),
         "automask",
-        "Predict the mask of this image with the active model (Ctrl+R)",
+        "Predict the mask of this image with the active model",
     ),
     ActionSpec(
         "automask_tta",
@@ -165,15 +182,18 @@ def build_actions(
     """Create a QAction per spec, wired to ``slots[name]``; shortcut overrides win."""
     actions: dict[str, QAction] = {}
     for spec in ACTIONS:
-        action = QAction(spec.text, parent)
+        # "text\tkey": a menu shows the key of an action whose key is not a QAction shortcut
+        text = f"{spec.text}\t{spec.key_hint}" if spec.key_hint else spec.text
+        action = QAction(text, parent)
         action.setObjectName(spec.name)
         keys = (overrides[spec.name],) if spec.name in overrides else spec.shortcuts
         action.setShortcuts([QKeySequence(k) for k in keys])
         if spec.icon:
             action.setIcon(icon(spec.icon))
         tip = spec.tip or spec.text.replace("&", "").rstrip("…")
-        if keys:
-            tip += f"  [{keys[0]}]"
+        key = keys[0] if keys else spec.key_hint
+        if key:  # the key once, here: spec tips never name it themselves
+            tip += f"  [{key}]"
         action.setToolTip(tip)
         action.setStatusTip(tip)
         action.setCheckable(spec.checkable)
@@ -184,14 +204,22 @@ def build_actions(
     return actions
 
 
-def shortcut_table() -> list[tuple[str, str]]:
-    rows = [
-        (s.text.replace("&", "").rstrip("…"), ", ".join(s.shortcuts))
-        for s in ACTIONS
-        if s.shortcuts
-    ]
+def _plain(text: str) -> str:
+    return text.split("\t")[0].replace("&", "").rstrip("…")
+
+
+def shortcut_table(extra: Iterable[QAction] = ()) -> list[tuple[str, str]]:
+    """(command, keys) rows for F1: the declared actions, then ``extra`` actions with a
+    shortcut (those panels add to the menus, e.g. File → Export), then mouse gestures."""
+    rows = [(_plain(s.text), ", ".join(s.shortcuts)) for s in ACTIONS if s.shortcuts]
+    declared = {s.name for s in ACTIONS}
+    for action in extra:
+        keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+        if action.objectName() not in declared and any(keys):
+            rows.append((_plain(action.text()), ", ".join(keys)))
     rows += [
         ("Mark reviewed", "Space"),
+        ("Lasso by points", "Click points; double-click or Enter closes, Backspace, Esc"),
         ("Pan", "Middle drag, or Space + drag"),
         ("Zoom", "Wheel"),
         ("Brush size", "Ctrl + wheel, [ ]"),
@@ -247,9 +275,36 @@ def build_toolbar(window: QMainWindow, actions: dict[str, QAction], overlay) -> 
     return bar
 
 
-def show_shortcuts(parent: QWidget) -> None:
-    rows = "".join(f"<tr><td>{a}</td><td><b>{k}</b></td></tr>" for a, k in shortcut_table())
-    QMessageBox.information(parent, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>")
+def menu_actions(bar: QMenuBar) -> list[QAction]:
+    """Every action in the menu bar's menus and their submenus, in menu order."""
+    found: list[QAction] = []
+
+    def walk(menu: QMenu) -> None:
+        for action in menu.actions():
+            if action.menu() is not None:
+                walk(action.menu())
+            elif not action.isSeparator():
+                found.append(action)
+
+    for top in bar.actions():
+        if top.menu() is not None:
+            walk(top.menu())
+    return found
+
+
+def show_shortcuts(parent: QMainWindow) -> QMessageBox:
+    """F1: every command with a key, including those panels added (File → Export)."""
+    table = shortcut_table(menu_actions(parent.menuBar()))
+    rows = "".join(f"<tr><td>{a}</td><td><b>{k}</b></td></tr>" for a, k in table)
+    box = QMessageBox(
+        QMessageBox.Icon.Information,
+        "Keyboard shortcuts",
+        f"<table cellpadding=3>{rows}</table>",
+        parent=parent,
+    )
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
 
 
 def show_about(parent: QWidget) -> None:

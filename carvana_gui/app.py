@@ -19,6 +19,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from carvana_gui.actions import ICON_DIR
+from carvana_gui.log_file import install_log_file
+from carvana_gui.platform_check import platform_problem
+from model.framework_logs import show_framework_logs
 
 STYLE = ICON_DIR.parent / "style.qss"
 
@@ -47,16 +50,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--project-dir", type=Path, help="where edited masks go (default: <folder>_edits)"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress and TensorFlow's messages"
+    )
+    parser.add_argument("--debug", action="store_true", help="log everything, debug detail too")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if args.verbose or args.debug:
+        show_framework_logs()  # before the model worker imports Keras
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_file()
+    problem = platform_problem()
+    if problem is not None:
+        sys.stderr.write(problem + "\n")
+        return 1
     app = create_app()
     from carvana_gui.main_window import MainWindow
 

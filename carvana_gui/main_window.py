@@ -15,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -25,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from carvana_gui.actions import (
+    NEEDS_IMAGE,
     build_actions,
     build_menus,
     build_toolbar,
@@ -45,9 +54,10 @@ from carvana_gui.panels.image_list import FolderScanThread, ImageListDock, Image
 from carvana_gui.panels.model_loop import install_model_loop
 from carvana_gui.panels.status_bar import StatusPanel
 from carvana_gui.panels.toolbar import OverlayControls
-from carvana_gui.session import Session
+from carvana_gui.session import Session, choose_edits_dir, fallback_edits_dir
 from carvana_gui.settings import Preferences, WindowState
 from model.data.dataset import DataLayout
+from model.data.masks import write_mask
 from model.edits.lifecycle import MaskRecord, MaskState
 from model.edits.mask_ops import fill_holes
 from model.edits.project_store import ProjectError, ProjectStore
@@ -55,6 +65,10 @@ from model.kaggle.metrics import uncertainty_score
 from model.workflows.annotation_folder import image_folder_of
 
 log = logging.getLogger(__name__)
+
+APP_TITLE = "Carvana Masks"
+PREFS_SAVE_DELAY_MS = 1500  # brush size etc. written this long after the last change
+NO_IMAGE_MESSAGE = "No image shown: open a folder first (File → Open Folder…, Ctrl+O)."
 
 
 class MainWindow(QMainWindow):
@@ -70,7 +84,7 @@ class MainWindow(QMainWindow):
         project_dir: Path | None = None,
     ) -> None:
         super().__init__()
-        self.setWindowTitle("Carvana Masks")
+        self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self.prefs = prefs or Preferences.load()
         self.state = state or WindowState()
@@ -80,6 +94,11 @@ class MainWindow(QMainWindow):
         self._probs: dict[str, np.ndarray] = {}
         self.clock = EffortClock()
         self.cache = ImageCache()
+        self.edits_fallback: str | None = None  # why edits are not beside the images
+        self.unsaved_box: QMessageBox | None = None  # the "edits not saved" question, if open
+        self._close_confirmed = False
+        self._prefs_timer = QTimer(self, singleShot=True, interval=PREFS_SAVE_DELAY_MS)
+        self._prefs_timer.timeout.connect(self._save_prefs)
 
         self.worker = ModelWorker(self)
         self.worker.errored.connect(self.show_error_report)
@@ -120,7 +139,11 @@ class MainWindow(QMainWindow):
         self._actions["tool_brush"].setChecked(True)
         self.canvas.set_brush_size(self.prefs.brush_size)
         self._apply_overlay_style()
+        self._no_image_keys = self._no_image_shortcuts()
         self._update_enabled()
+        if sort := self.state.sort_order():
+            self.image_list.set_sort(*sort)
+        self.image_list.sort_changed.connect(self._on_sort_changed)
         install_model_loop(self)  # fine-tune/batch/effort docks, export, versions (issue 5)
         self.resize(1500, 950)
         if geometry := self.state.geometry():
@@ -184,14 +207,33 @@ class MainWindow(QMainWindow):
     def _tool_slot(self, name: str):
         return lambda on: on and self.canvas.set_tool(self.tools[name])
 
+    def _no_image_shortcuts(self) -> list[QShortcut]:
+        """The keys of image commands, live only while those are disabled (no image): a
+        key that does nothing and says nothing is the worst first impression."""
+        shortcuts = []
+        for name in NEEDS_IMAGE:
+            action = self._actions[name]
+            for sequence in action.shortcuts():
+                shortcut = QShortcut(sequence, self)
+                shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+                text = action.text().split("\t")[0].replace("&", "")
+                shortcut.activated.connect(
+                    lambda t=text: self.status.show_message(f"{t}: {NO_IMAGE_MESSAGE}")
+                )
+                shortcuts.append(shortcut)
+        return shortcuts
+
     def _wire(self) -> None:
         c = self.canvas
         c.cursor_moved.connect(self.status.show_position)
         c.zoom_changed.connect(self.status.show_zoom)
         c.brush_size_changed.connect(self.overlay.set_brush_size)
-        c.space_tapped.connect(lambda: self._actions["mark_reviewed"].toggle())
+        c.brush_size_changed.connect(lambda _size: self._prefs_timer.start())
+        c.space_tapped.connect(self._on_space_tapped)
         self.overlay.brush_size_changed.connect(c.set_brush_size)
         self.overlay.style_changed.connect(self._apply_overlay_style)
+        self.overlay.editing_done.connect(lambda: c.setFocus(Qt.FocusReason.OtherFocusReason))
+        self.document.refused.connect(lambda why: self.status.show_message(why, error=True))
         self.document.edit_finished.connect(self._on_edit_finished)
         self.document.history_changed.connect(self._update_enabled)
         self.image_list.image_selected.connect(self.show_image)
@@ -211,14 +253,19 @@ class MainWindow(QMainWindow):
     def open_folder(self, folder: Path, select: str | None = None) -> None:
         """Scan ``folder`` in a thread; the list fills when the scan is done.
 
-        ``select``: the image id to show once scanned (default: the first image).
+        ``select``: the image id to show once scanned (default: the image last shown in
+        that folder, else the first). Edits the disk refused are asked about first.
         """
+        if self._has_unsaved_edits():
+            self._ask_unsaved("Opening another folder", lambda: self.open_folder(folder, select))
+            return
         self.status.show_message(f"Scanning {folder}…")
         self._scan = FolderScanThread(Path(folder))
         self._scan.scanned.connect(
             lambda layout, f=folder: self._on_scanned(Path(f), layout, select)
         )
         self._scan.failed.connect(lambda msg: self.show_error(f"Cannot open folder: {msg}"))
+        self._scan.warning.connect(lambda msg: self.status.show_message(msg, error=True))
         self._scan.start()
 
     def _on_scanned(self, folder: Path, layout: DataLayout, select: str | None = None) -> None:
@@ -227,10 +274,8 @@ class MainWindow(QMainWindow):
         if s.autosaver is not None:
             s.autosaver.close()
         image_folder = image_folder_of(folder, layout)
-        try:
-            project = ProjectStore.for_folder(image_folder, self.project_dir_override)
-        except Exception as exc:
-            self.show_error(str(exc))
+        project = self._open_project(image_folder)
+        if project is None:
             return
         if s.project is not None:
             s.project.close()
@@ -244,17 +289,66 @@ class MainWindow(QMainWindow):
         self.cache.clear()
         self.table_model.set_records(layout.images)
         self.state.add_recent_folder(str(folder))
-        self.setWindowTitle(f"Carvana Masks — {image_folder.name} ({len(layout.images)} images)")
-        self.status.show_message(f"{len(layout.images)} images; edits are saved in {project.root}")
+        self._update_title()
+        count = f"{len(layout.images)} images"
+        if self.edits_fallback:  # stays until the next message: the person must know
+            self.status.show_message(
+                f"{count}; {self.edits_fallback}, so edits are saved in {project.root}",
+                timeout_ms=0,
+            )
+        else:
+            self.status.show_message(f"{count}; edits are saved in {project.root}")
+        self.status.show_edits_folder(project.root, self.edits_fallback)
         if project.recovered:
             self.show_info("The project was repaired on opening:\n" + "\n".join(project.recovered))
         self.folder_opened.emit(layout)
-        if select in s.records:
+        if select is None:
+            select = self.state.last_image(self._folder_key(folder))
+        if select in s.records and self.table_model.row_of(select) is not None:
             self.show_image(select)
             return
         first = self.table_model.record_at(0)
         if first is not None:
             self.show_image(first.image_id)
+        else:
+            self._show_no_image(f"<p>No images found in<br><b>{folder}</b></p>")
+
+    def _open_project(self, image_folder: Path) -> ProjectStore | None:
+        """The project store for the folder's edits: beside the images, or, when that
+        place cannot be written (read-only data), a writable one in the user's data dir."""
+        root, why = choose_edits_dir(image_folder, self.project_dir_override)
+        try:
+            project = ProjectStore(root)
+        except ProjectError as exc:
+            if self.project_dir_override is not None or why is not None:
+                self.show_error(str(exc))
+                return None
+            why, root = str(exc), fallback_edits_dir(image_folder)
+            try:
+                project = ProjectStore(root)
+            except ProjectError as exc2:
+                self.show_error(str(exc2))
+                return None
+        self.edits_fallback = why
+        if why:
+            log.warning("%s; edits go to %s", why, root)
+        return project
+
+    @staticmethod
+    def _folder_key(folder: Path) -> str:
+        return str(Path(folder).resolve())
+
+    def _show_no_image(self, hint: str | None = None) -> None:
+        """Nothing on the canvas (a folder without images): say what to do instead."""
+        self.session.current = None
+        self.document.unload()
+        if hint is None:
+            self.canvas.clear_image()
+        else:
+            self.canvas.clear_image(hint)
+        self.status.show_image_name(None)
+        self._update_enabled()
+        self._update_title()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
         if event.mimeData().hasUrls():
@@ -282,17 +376,12 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         self._leave_image()
-        mask = s.autosaver.unsaved_mask(image_id) if s.autosaver else None
-        if mask is None:
-            try:  # the mask the lifecycle says this image shows (a person's, else the auto-mask)
-                mask = s.project.load_for_editing(image_id)
-            except ProjectError as exc:
-                self.show_error(str(exc))
-        if mask is None or mask.shape != loaded.image.shape[:2]:
-            mask = np.zeros(loaded.image.shape[:2], np.uint8)
+        mask, read_only = self._mask_for_editing(image_id, loaded.image.shape[:2])
         s.current = loaded
-        self.canvas.set_image(loaded.image)
-        self.document.load(image_id, mask)
+        self.canvas.set_image(loaded.image)  # fitted: no zoom carried over from the last image
+        self.document.load(image_id, mask, read_only=read_only)
+        if read_only:
+            self.show_error(read_only)
         self._show_confidence()
         self.clock.start()
         self.image_list.select(image_id, emit=False)
@@ -301,11 +390,46 @@ class MainWindow(QMainWindow):
         self._actions["mark_reviewed"].blockSignals(False)
         self._update_enabled()
         self._update_mask_status()
+        self._update_title()
+        if s.folder is not None:  # reopen here next time, even after a crash
+            self.state.set_last_image(self._folder_key(s.folder), image_id)
         self.image_changed.emit(image_id)
         row = self.table_model.row_of(image_id)
         if row is not None:
             near = [self.table_model.record_at(row + d) for d in (1, -1, 2)]
             self.cache.prefetch(r for r in near if r is not None)
+
+    def _mask_for_editing(
+        self, image_id: str, shape: tuple[int, ...]
+    ) -> tuple[np.ndarray, str | None]:
+        """The mask to edit, and why the image must be read-only (or None).
+
+        A stored mask that cannot be read, or has another size than the image, is never
+        replaced by an empty one: the next stroke would overwrite that file. The image is
+        shown without a mask instead and every edit is refused.
+        """
+        s = self.session
+        mask = s.autosaver.unsaved_mask(image_id) if s.autosaver else None
+        path = s.project.source_path(image_id) if s.project else None
+        problem = None
+        if mask is None and s.project is not None:
+            try:  # the mask the lifecycle says this image shows (a person's, else the auto-mask)
+                mask = s.project.load_for_editing(image_id)
+            except ProjectError as exc:
+                problem = str(exc)
+        if mask is not None and mask.shape != tuple(shape):
+            problem = (
+                f"{path or image_id}: the stored mask is {mask.shape[1]}×{mask.shape[0]} px "
+                f"but the image is {shape[1]}×{shape[0]} px"
+            )
+        if problem is None:
+            return (mask if mask is not None else np.zeros(shape, np.uint8)), None
+        why = (
+            f"{problem}. {image_id} is read-only so that this file is never overwritten: "
+            "fix or move the file, then open the folder again."
+        )
+        log.error("%s", why)
+        return np.zeros(shape, np.uint8), why
 
     def _leave_image(self) -> None:
         """Finish any gesture, bank the effort time and start saving the image being left."""
@@ -351,7 +475,7 @@ class MainWindow(QMainWindow):
         self.mask_edited.emit(image_id)
 
     def _fill_holes(self) -> None:
-        if not self.document.edit("fill holes", fill_holes):
+        if not self.document.edit("fill holes", fill_holes) and not self.document.read_only:
             self.status.show_message("No holes to fill.")
 
     def _use_ground_truth(self) -> None:
@@ -365,7 +489,17 @@ class MainWindow(QMainWindow):
         s = self.session
         if s.current is None or s.autosaver is None:
             return
+        if self.document.refuse():  # marking writes the mask file: never over a bad one
+            self._show_reviewed(s.current.record.image_id)
+            return
         s.autosaver.review(s.current.record.image_id, on, self.document.mask)
+
+    def _on_space_tapped(self) -> None:
+        action = self._actions["mark_reviewed"]
+        if action.isEnabled():
+            action.toggle()
+        else:
+            self.status.show_message(f"Mark reviewed: {NO_IMAGE_MESSAGE}")
 
     def _after_save(self, image_id: str, mask: np.ndarray) -> None:
         """Writer thread: score the saved mask against ground truth when there is one."""
@@ -429,7 +563,9 @@ class MainWindow(QMainWindow):
     def auto_mask(self) -> None:
         current = self.session.current
         if current is None:
-            self.status.show_message("Open a folder first (File → Open Folder…).")
+            self.status.show_message(f"Auto-mask: {NO_IMAGE_MESSAGE}")
+            return
+        if self.document.refuse():
             return
         self.automask.run(current.record.image_id, current.image, tta=self.prefs.automask_tta)
 
@@ -442,6 +578,8 @@ class MainWindow(QMainWindow):
         project, autosaver = self.session.project, self.session.autosaver
         if project is None or autosaver is None:
             return
+        if self.session.current_id == result.image_id and self.document.refuse():
+            return  # storing an auto-mask would delete the stored mask of another size
         uncertainty = uncertainty_score(result.prob)
         # Stored once, as an auto-mask (never as a person's mask), before the editor's own
         # save of the same pixels, which the lifecycle then keeps an auto-mask.
@@ -488,13 +626,52 @@ class MainWindow(QMainWindow):
 
     def _update_enabled(self) -> None:
         history = self.document.history
-        self._actions["undo"].setEnabled(bool(history and history.can_undo))
-        self._actions["redo"].setEnabled(bool(history and history.can_redo))
+        shown = self.session.current is not None
+        self._actions["undo"].setEnabled(bool(shown and history and history.can_undo))
+        self._actions["redo"].setEnabled(bool(shown and history and history.can_redo))
+        for name in NEEDS_IMAGE:
+            self._actions[name].setEnabled(shown)
+        for shortcut in getattr(self, "_no_image_keys", ()):
+            shortcut.setEnabled(not shown)
+
+    def _update_title(self) -> None:
+        """Title "<image> — <folder> (n images) — Carvana Masks"; the image in the status bar."""
+        s = self.session
+        parts = []
+        image_id = s.current_id
+        if image_id is not None:
+            parts.append(image_id)
+            row = self.table_model.row_of(image_id)
+            where = f"{row + 1} / {self.table_model.rowCount()}" if row is not None else ""
+            self.status.show_image_name(image_id, where)
+        else:
+            self.status.show_image_name(None)
+        if s.image_folder is not None and s.layout is not None:
+            parts.append(f"{s.image_folder.name} ({len(s.layout.images)} images)")
+        parts.append(APP_TITLE)
+        self.setWindowTitle(" — ".join(parts))
+
+    def _on_sort_changed(self, column: int, descending: bool) -> None:
+        self.state.set_sort_order(column, descending)
+        if self.session.current_id is not None:  # the sort rebuilt the list: keep the row
+            self.image_list.select(self.session.current_id, emit=False)
+            self._update_title()
+
+    def _save_prefs(self) -> None:
+        self._prefs_timer.stop()
+        self.prefs.brush_size = self.canvas.brush_size
+        try:
+            self.prefs.save()
+        except OSError as exc:
+            log.warning("could not save preferences: %s", exc)
 
     def _update_mask_status(self) -> None:
         mask = self.document.mask
         image_id = self.session.current_id
         if mask is None or image_id is None:
+            return
+        if self.document.read_only:
+            self.status.show_read_only(self.document.read_only)
             return
         area = int(np.count_nonzero(mask))
         record: MaskRecord = self.session.record_of(image_id)
@@ -521,7 +698,102 @@ class MainWindow(QMainWindow):
             self.open_folder(target)
         QTimer.singleShot(200, self.automask.discover)
 
+    # -- edits the disk refused --------------------------------------------
+    def _has_unsaved_edits(self) -> bool:
+        """Write what is pending now; True when some edits still are not on disk."""
+        autosaver = self.session.autosaver
+        if autosaver is None:
+            return False
+        try:
+            autosaver.flush(wait=True)
+        except Exception:
+            log.exception("saving before closing failed")
+        return autosaver.has_unsaved
+
+    def _ask_unsaved(self, doing: str, proceed: Callable[[], None]) -> None:
+        """Ask what to do with edits the disk refused: Save elsewhere…, Discard or Cancel.
+
+        ``proceed`` runs once the edits are saved elsewhere or discarded. The box is
+        window-modal but does not block (``self.unsaved_box``), so work and tests go on.
+        """
+        autosaver = self.session.autosaver
+        if autosaver is None:
+            proceed()
+            return
+        masks = autosaver.unsaved_masks()
+        where = self.session.project.root if self.session.project else "the edits folder"
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Edits not saved")
+        names = ", ".join(sorted(masks)[:5]) + (" …" if len(masks) > 5 else "")
+        box.setText(
+            f"{len(masks)} edited mask(s) could not be saved in {where}: {names}.\n\n"
+            f"{doing} now would lose them."
+        )
+        box.setInformativeText(
+            "Save elsewhere… writes each mask as <image id>_mask.png into a folder you choose."
+        )
+        save = box.addButton("Save elsewhere…", QMessageBox.ButtonRole.AcceptRole)
+        drop = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(save)
+        box.setEscapeButton(cancel)
+
+        def answered(_code: int) -> None:
+            self.unsaved_box = None
+            clicked = box.clickedButton()
+            if clicked is save:
+                if self.save_unsaved_elsewhere():
+                    proceed()
+            elif clicked is drop:
+                autosaver.discard_unsaved()
+                self.status.show_message(f"Discarded {len(masks)} unsaved mask(s).")
+                proceed()
+
+        box.finished.connect(answered)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.unsaved_box = box
+        box.open()
+
+    def choose_rescue_folder(self) -> Path | None:
+        """Where to save edits the edits folder refused (a folder dialog)."""
+        folder = QFileDialog.getExistingDirectory(
+            self, "Save the unsaved masks in…", str(Path.home())
+        )
+        return Path(folder) if folder else None
+
+    def save_unsaved_elsewhere(self) -> bool:
+        """Write every unsaved mask into a chosen folder; True when all were written."""
+        autosaver = self.session.autosaver
+        if autosaver is None:
+            return True
+        folder = self.choose_rescue_folder()
+        if folder is None:
+            return False
+        masks = autosaver.unsaved_masks()
+        try:
+            for image_id, mask in masks.items():
+                write_mask(folder / f"{image_id}_mask.png", mask)
+        except OSError as exc:
+            self.show_error(f"Could not save the masks in {folder}: {exc}")
+            return False
+        autosaver.discard_unsaved()
+        self.status.show_message(f"Saved {len(masks)} mask(s) in {folder}.")
+        log.info("saved %d unsaved masks in %s", len(masks), folder)
+        return True
+
+    def _close_after_answer(self) -> None:
+        self._close_confirmed = True
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if self.canvas.tool is not None:
+            self.canvas.tool.cancel(self.canvas)
+        if not self._close_confirmed and self._has_unsaved_edits():
+            event.ignore()  # asked first: closing would drop edits the disk refused
+            if self.unsaved_box is None:
+                self._ask_unsaved("Closing", self._close_after_answer)
+            return
         self.canvas.unwatch_space_key()
         self._leave_image()
         if self.session.autosaver is not None:
@@ -532,11 +804,7 @@ class MainWindow(QMainWindow):
         if self.session.project is not None:
             self.session.project.close()
         self.state.save_window(self.saveGeometry(), self.saveState())
-        self.prefs.brush_size = self.canvas.brush_size
-        try:
-            self.prefs.save()
-        except OSError as exc:
-            log.warning("could not save preferences: %s", exc)
+        self._save_prefs()
         self.worker.shutdown(timeout_ms=10000)
         if self._scan is not None:
             self._scan.wait(5000)

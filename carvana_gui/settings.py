@@ -2,12 +2,14 @@
 
 Preferences a person may want to copy or edit by hand (brush size, overlay colour,
 shortcuts) live in ``config.json`` in the user config dir; window geometry and recent
-folders are Qt's business and go to an INI-format QSettings beside it. Setting
+folders (and the last image per folder, the list's sort order) are Qt's business and go
+to an INI-format QSettings beside it. Setting
 ``CARVANA_GUI_CONFIG_DIR`` moves both, which is how tests isolate them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -70,8 +72,16 @@ class Preferences:
         atomic_write_bytes(path, json.dumps(asdict(self), indent=2).encode("utf-8"))
 
 
+def _folder_key(folder: str) -> str:
+    """A QSettings key for a folder path (paths hold '/', which QSettings reads as groups)."""
+    return hashlib.sha1(folder.encode("utf-8")).hexdigest()[:16]
+
+
 class WindowState:
-    """Geometry, dock layout and recent folders kept across sessions."""
+    """Geometry, dock layout, recent folders, the last image per folder and the list's
+    sort order, kept across sessions. Everything but geometry is written when it changes,
+    so a crash loses none of it.
+    """
 
     def __init__(self, path: Path | None = None) -> None:
         path = path or config_dir() / "window.ini"
@@ -92,6 +102,30 @@ class WindowState:
     def last_folder(self) -> str | None:
         value = self.settings.value("last_folder")
         return str(value) if value else None
+
+    def last_image(self, folder: str) -> str | None:
+        """The image last shown in ``folder``, to reopen there."""
+        value = self.settings.value(f"last_image/{_folder_key(folder)}")
+        return str(value) if value else None
+
+    def set_last_image(self, folder: str, image_id: str) -> None:
+        key = f"last_image/{_folder_key(folder)}"
+        if self.settings.value(key) != image_id:
+            self.settings.setValue(key, image_id)
+            self.settings.sync()
+
+    def sort_order(self) -> tuple[int, bool] | None:
+        """(column, descending) of the image list, or None before it was ever chosen."""
+        column, descending = self.settings.value("sort_column"), self.settings.value("sort_desc")
+        try:
+            return int(column), str(descending).lower() in ("true", "1")
+        except (TypeError, ValueError):
+            return None
+
+    def set_sort_order(self, column: int, descending: bool) -> None:
+        self.settings.setValue("sort_column", int(column))
+        self.settings.setValue("sort_desc", bool(descending))
+        self.settings.sync()
 
     def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
         self.settings.setValue("geometry", geometry)

@@ -16,7 +16,9 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphi
 
 from model.edits.mask_ops import Box, box_slices, clip_box
 
-OUTLINE_PX = 2
+OUTLINE_PX = 2  # the light line, inside the mask edge
+HALO_PX = 1  # the dark line, just outside it
+OUTLINE_DARK = np.array([16, 16, 16, 255], dtype=np.uint8)  # BGRA
 
 
 def bgra(color: QColor) -> np.ndarray:
@@ -24,28 +26,46 @@ def bgra(color: QColor) -> np.ndarray:
     return np.array([color.blue(), color.green(), color.red(), 255], dtype=np.uint8)
 
 
+def light_tone(color: np.ndarray) -> np.ndarray:
+    """The outline's light pass: the mask colour mixed halfway to white (BGRA)."""
+    light = color.astype(np.uint16)
+    light[:3] = (light[:3] + 255) // 2
+    return light.astype(np.uint8)
+
+
 def render_mask_patch(
     mask: np.ndarray, rgba: np.ndarray, box: Box, color: np.ndarray, outline: bool
 ) -> Box | None:
     """Redraw ``rgba`` inside ``box`` from the mask; returns the box actually redrawn.
 
-    Outline mode needs neighbours, so the box grows by the outline width first.
+    Outline mode draws a two-tone line that stays visible on black tyres and on silver
+    paint alike: a light pass on the mask's edge pixels and a dark pass just outside
+    them. It needs neighbours, so the box grows by the outline width first.
     """
     if outline:
-        m = OUTLINE_PX
+        m = max(OUTLINE_PX, HALO_PX)
         box = clip_box((box[0] - m, box[1] - m, box[2] + m, box[3] + m), mask.shape)
         if box is None:
             return None
         # read a margin around the box so edges inside it are judged correctly
         outer = clip_box((box[0] - m, box[1] - m, box[2] + m, box[3] + m), mask.shape)
-        src = mask[box_slices(outer)]
-        kernel = np.ones((2 * m + 1, 2 * m + 1), np.uint8)
-        eroded = cv2.erode(src, kernel, borderType=cv2.BORDER_REPLICATE)
-        edge = (src != 0) & (eroded == 0)
+        src = (mask[box_slices(outer)] != 0).view(np.uint8)
+        inner_k = np.ones((2 * OUTLINE_PX + 1, 2 * OUTLINE_PX + 1), np.uint8)
+        halo_k = np.ones((2 * HALO_PX + 1, 2 * HALO_PX + 1), np.uint8)
+        eroded = cv2.erode(src, inner_k, borderType=cv2.BORDER_REPLICATE)
+        dilated = cv2.dilate(src, halo_k, borderType=cv2.BORDER_REPLICATE)
         oy, ox = box[0] - outer[0], box[1] - outer[1]
-        shown = edge[oy : oy + box[2] - box[0], ox : ox + box[3] - box[1]]
-    else:
-        shown = mask[box_slices(box)] != 0
+        crop = np.s_[oy : oy + box[2] - box[0], ox : ox + box[3] - box[1]]
+        inside = src[crop] != 0
+        edge = inside & (eroded[crop] == 0)
+        halo = ~inside & (dilated[crop] != 0)
+        pixels = rgba.view(np.uint32)[..., 0][box_slices(box)]
+        light = light_tone(color).view(np.uint32)[0]
+        dark = OUTLINE_DARK.view(np.uint32)[0]
+        np.multiply(edge, light, out=pixels, casting="unsafe")
+        pixels[halo] = dark
+        return box
+    shown = mask[box_slices(box)] != 0
     # Each BGRA pixel as one uint32: pixel = shown * colour in a single pass, 40x faster
     # than a per-channel broadcast or clearing followed by a masked assignment.
     pixels = rgba.view(np.uint32)[..., 0][box_slices(box)]

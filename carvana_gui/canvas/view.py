@@ -4,7 +4,8 @@ pyqtgraph supplies the zoomable view (wheel zoom around the cursor, middle-butto
 pan). Left/right button input for the editing tools is taken from the viewport before
 pyqtgraph sees it, converted to full-resolution image pixels and handed to the active
 tool, so a press paints at once without waiting for a drag threshold. Space held while
-dragging pans; a Space tap is reported as ``space_tapped`` (mark reviewed).
+dragging pans; a Space tap is reported as ``space_tapped`` (mark reviewed). While no
+image is shown, a hint in the middle says how to open one.
 """
 
 from __future__ import annotations
@@ -12,8 +13,22 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen, QWheelEvent
-from PySide6.QtWidgets import QApplication, QGraphicsEllipseItem, QGraphicsPathItem, QWidget
+from PySide6.QtGui import (
+    QColor,
+    QKeyEvent,
+    QMouseEvent,
+    QPainterPath,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QGraphicsEllipseItem,
+    QGraphicsPathItem,
+    QLabel,
+    QWidget,
+)
 
 from carvana_gui.canvas.overlay import ArrayImageItem, bgra, render_confidence, render_mask_patch
 from carvana_gui.canvas.tools.base import Tool
@@ -30,6 +45,16 @@ class _CallbackFilter(QObject):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         return self._callback(obj, event)
+
+
+FIRST_START_HINT = (
+    "<p style='font-size:15pt; color:#c9d2dc'>No image open</p>"
+    "<p>Open a folder of car photos:<br><b>File → Open Folder…</b> &nbsp;(<b>Ctrl+O</b>)"
+    "<br>or drop a folder or an image here.</p>"
+    "<p style='color:#6b7480'>F1 lists every shortcut.</p>"
+)
+# The light pass of an outline is thin: keep it readable whatever the fill opacity.
+MIN_OUTLINE_OPACITY = 0.85
 
 
 class MaskCanvas(pg.GraphicsView):
@@ -87,18 +112,54 @@ class MaskCanvas(pg.GraphicsView):
         self.viewport().setMouseTracking(True)
         self.viewport().setCursor(Qt.CursorShape.CrossCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.viewbox.sigRangeChanged.connect(lambda *_: self.zoom_changed.emit(self.zoom()))
+        self.hint = QLabel(FIRST_START_HINT, self.viewport())
+        self.hint.setObjectName("canvas_hint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("QLabel { background: transparent; color: #8a94a0; }")
+        self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.viewbox.sigRangeChanged.connect(self._on_range_changed)
         self.document.mask_changed.connect(self.refresh_mask)
         self.document.image_loaded.connect(self._on_document_loaded)
 
     # -- content -----------------------------------------------------------
+    @property
+    def has_image(self) -> bool:
+        return self.photo.image is not None
+
     def set_image(self, image: np.ndarray) -> None:
-        """Show a new photo (RGB uint8) and fit it if its size changed."""
-        old = self.photo.image
+        """Show a new photo (RGB uint8), fitted to the view (no zoom carried over)."""
         self.photo.setImage(image, autoLevels=False, levels=(0, 255))
         self.set_confidence(None)
-        if old is None or old.shape[:2] != image.shape[:2]:
-            self.fit()
+        self.hint.hide()
+        self.fit()
+        self.zoom_changed.emit(self.zoom())
+
+    def clear_image(self, hint: str = FIRST_START_HINT) -> None:
+        """Show no image, and ``hint`` (rich text) in the middle instead."""
+        if self.tool is not None:
+            self.tool.cancel(self)
+        self.photo.clear()
+        self.mask_item.set_array(None)
+        self._overlay_rgba = None
+        self.set_confidence(None)
+        self.set_hint(hint)
+        self.zoom_changed.emit(0.0)
+
+    def set_hint(self, text: str) -> None:
+        self.hint.setText(text)
+        self.hint.setGeometry(self.viewport().rect())
+        self.hint.show()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        hint = getattr(self, "hint", None)  # pyqtgraph resizes during its own __init__
+        if hint is not None:
+            hint.setGeometry(self.viewport().rect())
+
+    def _on_range_changed(self, *_: object) -> None:
+        if self.has_image:  # no "75300 %" for an empty view
+            self.zoom_changed.emit(self.zoom())
 
     def _on_document_loaded(self) -> None:
         mask = self.document.mask
@@ -125,7 +186,7 @@ class MaskCanvas(pg.GraphicsView):
     def set_overlay_style(self, color: QColor, opacity: float, outline: bool) -> None:
         changed = outline != self._outline or not np.array_equal(bgra(color), self._color)
         self._color, self._outline = bgra(color), outline
-        self.mask_item.setOpacity(opacity)
+        self.mask_item.setOpacity(max(opacity, MIN_OUTLINE_OPACITY) if outline else opacity)
         if changed:
             self.refresh_mask(None)
 
@@ -139,13 +200,15 @@ class MaskCanvas(pg.GraphicsView):
         else:
             self.confidence_item.set_array(render_confidence(prob, low, high, QColor(255, 140, 0)))
 
-    def set_lasso_path(self, points: list[tuple[float, float]] | None) -> None:
+    def set_lasso_path(self, points: list[tuple[float, float]] | None, closed: bool = True) -> None:
+        """The lasso's (y, x) path on screen (None hides it); open while placing corners."""
         path = QPainterPath()
         if points:
             path.moveTo(points[0][1] + 0.5, points[0][0] + 0.5)
             for y, x in points[1:]:
                 path.lineTo(x + 0.5, y + 0.5)
-            path.closeSubpath()
+            if closed:
+                path.closeSubpath()
         self.lasso_item.setPath(path)
 
     # -- view --------------------------------------------------------------
@@ -215,6 +278,8 @@ class MaskCanvas(pg.GraphicsView):
             return self._on_move(event)
         if kind == QEvent.Type.MouseButtonRelease:
             return self._on_release(event)
+        if kind == QEvent.Type.MouseButtonDblClick:
+            return self._on_double_click(event)
         if kind == QEvent.Type.Wheel and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             return self._on_ctrl_wheel(event)
         if kind == QEvent.Type.Leave:
@@ -236,6 +301,8 @@ class MaskCanvas(pg.GraphicsView):
             return False
         if self.tool is None or self.document.mask is None or self._tool_button is not None:
             return True
+        if self.document.refuse():  # read-only image: the window says why
+            return True
         self._tool_button = button
         y, x = self._pixel(self.viewport_to_image(event.position()))
         self.tool.press(self, y, x, erase=button == Qt.MouseButton.RightButton)
@@ -252,7 +319,23 @@ class MaskCanvas(pg.GraphicsView):
         if self._tool_button is not None and self.tool is not None:
             self.tool.move(self, y, x)
             return True
+        if self.tool is not None and not self._panning and self.document.mask is not None:
+            self.tool.hover(self, y, x)
         return False  # hover, or a pan drag that pyqtgraph handles
+
+    def _on_double_click(self, event: QMouseEvent) -> bool:
+        if self.tool is None or self.document.mask is None or self._panning:
+            return False
+        y, x = self._pixel(self.viewport_to_image(event.position()))
+        return self.tool.double_click(self, y, x)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        """Keys a tool uses mid-gesture (the lasso's Enter, Backspace, Escape)."""
+        plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
+        if self.tool is not None and plain and self.tool.key_press(self, event.key()):
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def _on_release(self, event: QMouseEvent) -> bool:
         if self._panning and event.button() in (

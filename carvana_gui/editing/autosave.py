@@ -73,6 +73,25 @@ class Autosaver(QObject):
                     return mask.copy()
             return None
 
+    def unsaved_masks(self) -> dict[str, np.ndarray]:
+        """Every mask not yet on disk, newest version of each (copies)."""
+        masks: dict[str, np.ndarray] = {}
+        with self._lock:
+            for source in (self._conflicts, self._failed, self._inflight, self._pending):
+                masks.update({image_id: mask.copy() for image_id, mask in source.items()})
+        return masks
+
+    def discard_unsaved(self) -> None:
+        """Forget every mask not yet written (the person chose Discard, or saved them
+        elsewhere); nothing already in the writer is stopped."""
+        self._timer.stop()
+        self._retry.stop()
+        with self._lock:
+            self._pending.clear()
+            self._failed.clear()
+            self._conflicts.clear()
+            self._forced.clear()
+
     def schedule(self, image_id: str, mask: np.ndarray) -> None:
         """Remember the mask now (a copy) and write it after the debounce delay."""
         with self._lock:

@@ -27,6 +27,7 @@ class MaskDocument(QObject):
     mask_changed = Signal(object)  # Box or None (= whole mask)
     edit_finished = Signal(str)  # label of the undo step just recorded / undone / redone
     history_changed = Signal()
+    refused = Signal(str)  # an edit was tried on a read-only image: why it is read-only
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -34,15 +35,23 @@ class MaskDocument(QObject):
         self.mask: np.ndarray | None = None
         self._histories: OrderedDict[str, UndoHistory] = OrderedDict()
         self._recorder: EditRecorder | None = None
+        # Why the shown image may not be edited (its stored mask is unreadable or of
+        # another size: an edit would overwrite that file), or None.
+        self.read_only: str | None = None
 
     @property
     def history(self) -> UndoHistory | None:
         return self._histories.get(self.image_id) if self.image_id else None
 
-    def load(self, image_id: str, mask: np.ndarray) -> None:
-        """Switch to another image; its undo history (if any) is kept."""
+    def load(self, image_id: str, mask: np.ndarray, read_only: str | None = None) -> None:
+        """Switch to another image; its undo history (if any) is kept.
+
+        ``read_only``: the reason the image must not be edited; every edit is then
+        refused (``refused`` says why) and nothing changes the mask.
+        """
         if self._recorder is not None and self._recorder.active:
             self.end()
+        self.read_only = read_only
         self.image_id = image_id
         self.mask = np.ascontiguousarray(mask, dtype=np.uint8)
         history = self._histories.pop(image_id, None) or UndoHistory()
@@ -53,14 +62,31 @@ class MaskDocument(QObject):
         self.image_loaded.emit()
         self.history_changed.emit()
 
+    def unload(self) -> None:
+        """No image any more (a folder without images): nothing to edit or show."""
+        if self._recorder is not None and self._recorder.active:
+            self.end()
+        self.image_id, self.mask, self.read_only, self._recorder = None, None, None, None
+        self.image_loaded.emit()
+        self.history_changed.emit()
+
     # -- grouped edits -----------------------------------------------------
+    def refuse(self) -> bool:
+        """True (and ``refused`` emitted) when the shown image is read-only."""
+        if self.read_only is None:
+            return False
+        self.refused.emit(self.read_only)
+        return True
+
     def begin(self, label: str) -> None:
+        if self.refuse():
+            return
         if self.mask is not None and self._recorder is not None:
             self._recorder.begin(self.mask, label)
 
     def apply(self, op: Callable[..., Box | None], *args: object) -> Box | None:
         """Run one editing operation ``op(mask, *args)`` inside the open gesture."""
-        if self.mask is None or self._recorder is None:
+        if self.mask is None or self._recorder is None or self.read_only is not None:
             return None
         box = op(self.mask, *args)
         if box is not None:
@@ -81,6 +107,8 @@ class MaskDocument(QObject):
 
     def edit(self, label: str, op: Callable[..., Box | None], *args: object) -> bool:
         """A one-shot action (fill holes, bucket, lasso) as one undo step."""
+        if self.refuse():
+            return False
         self.begin(label)
         self.apply(op, *args)
         return self.end()
@@ -100,6 +128,8 @@ class MaskDocument(QObject):
         return self._step(lambda h, m: h.redo(m), "redo")
 
     def _step(self, fn: Callable[[UndoHistory, np.ndarray], Box | None], label: str) -> bool:
+        if self.refuse():
+            return False
         history = self.history
         if history is None or self.mask is None or (self._recorder and self._recorder.active):
             return False

@@ -33,6 +33,7 @@ NO_MODEL_HELP = (
 class ActiveModel:
     path: Path
     name: str
+    note: str = ""  # why this model, when it is not the one the store's pointer names
 
 
 @dataclass
@@ -47,12 +48,21 @@ class AutoMaskResult:
 def _discover(ctx: JobContext) -> ActiveModel | None:
     import_model_stack()  # warm-up: the slow import happens here, off the GUI thread
 
-    from model.store.versions import current_model
+    from model.store.versions import ModelStore, user_models_dir
 
     # the version id (e.g. "default-v005") is what auto-masks record: a newly shipped
     # default or a new current version makes the older auto-masks stale
-    current = current_model()
-    return ActiveModel(current.path, current.version) if current is not None else None
+    store = ModelStore(user_models_dir())
+    problem = store.pointer_problem(advice=False)  # garbled current.json: work on, say so
+    current = store.current()
+    if current is None:
+        return None
+    note = ""
+    if problem is not None:
+        note = (
+            f"Using {current.version}: {problem}. Choose a model in Model → Versions to fix this."
+        )
+    return ActiveModel(current.path, current.version, note)
 
 
 class AutoMaskController(QObject):
@@ -60,7 +70,7 @@ class AutoMaskController(QObject):
 
     model_changed = Signal(object)  # ActiveModel | None
     result_ready = Signal(object)  # AutoMaskResult
-    no_model = Signal(str)  # help text
+    no_model = Signal(str)  # help text, or a note on which model is used and why
 
     def __init__(self, worker: ModelWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -84,6 +94,9 @@ class AutoMaskController(QObject):
         self.model = model
         log.info("active model: %s", model.path if model else "none")
         self.model_changed.emit(model)
+        if model is not None and model.note:
+            log.warning("%s", model.note)
+            self.no_model.emit(model.note)  # shown once as an information message
 
     def set_model_path(self, path: Path, name: str | None = None) -> None:
         """Use a specific model file (e.g. one just fine-tuned)."""

@@ -12,7 +12,14 @@ import logging
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from model.edits.effort import VersionEffort, effort_by_version
 from model.edits.project_store import ProjectStore
@@ -53,6 +60,15 @@ class EffortPanel(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for column, tip in enumerate(COLUMN_TIPS):
             self.table.horizontalHeaderItem(column).setToolTip(tip)
+        # Fit the dock: the model name takes what the figures leave, nothing scrolls sideways.
+        header = self.table.horizontalHeader()
+        header.setMinimumSectionSize(24)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.note = QLabel("")
         self.note.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -106,5 +122,6 @@ class EffortPanel(QWidget):
                     item.setToolTip(f"{e.accepted} of {e.judged} accepted without edits")
                 if e.version == self.current_version:
                     item.setFont(bold)
+                if j == 0:
+                    item.setToolTip(e.version)  # elided when the dock is narrow
                 self.table.setItem(i, j, item)
-        self.table.resizeColumnsToContents()

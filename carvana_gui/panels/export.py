@@ -84,8 +84,14 @@ def submission_report_text(outcome: SubmissionOutcome) -> str:
                 f"Warning: {len(shown.unreviewed_ids)} edited masks nobody marked reviewed "
                 f"were exported as they are: {names}{more}"
             )
+    restarted = getattr(r, "restarted", None)
+    if restarted:
+        lines.append(f"Note: {restarted}.")
     if r.already_done:
-        lines.append(f"{r.already_done} rows kept from an earlier, interrupted run.")
+        lines.append(
+            f"{r.already_done} rows kept from the same export, interrupted earlier "
+            "(same images, model, TTA and masks)."
+        )
     if r.skipped:
         lines.append(f"{len(r.skipped)} unreadable images skipped:")
         lines += [f"  {path}: {why}" for path, why in r.skipped[:20]]
@@ -120,7 +126,15 @@ def run_submission_job(
         raise ValueError(f"{folder}: no images to export")
     predictor = ctx.predictor(model_path)
     result = export_submission(
-        records, out_csv, predictor, tta, lookup, resume, ctx.report, ctx.should_stop
+        records,
+        out_csv,
+        predictor,
+        tta,
+        lookup,
+        resume,
+        ctx.report,
+        ctx.should_stop,
+        model_file=model_path,  # with lookup's fingerprint: resume only the same export
     )
     if result.cancelled:
         outcome = SubmissionOutcome(result, None, None, "not checked", lookup)
@@ -202,6 +216,10 @@ class ExportDialog(QDialog):
         )
         self.tta = QCheckBox("Flip test-time augmentation")
         self.resume = QCheckBox("Resume an interrupted export")
+        self.resume.setToolTip(
+            "Continue the same unfinished export (same images, model, TTA and masks).\n"
+            "A finished CSV, or a partial one made any other way, is always started over."
+        )
         self.resume.setChecked(True)
         self.reuse_auto = QCheckBox("Use the stored auto-masks (else predict them again)")
         self.reuse_auto.setChecked(True)

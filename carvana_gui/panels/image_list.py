@@ -71,6 +71,7 @@ class FolderScanThread(QThread):
 
     scanned = Signal(object)  # DataLayout
     failed = Signal(str)
+    warning = Signal(str)  # after scanned: files left out (two files with one id, bad links)
 
     def __init__(self, folder: Path) -> None:
         super().__init__()
@@ -84,6 +85,15 @@ class FolderScanThread(QThread):
             self.failed.emit(str(exc))
         else:
             self.scanned.emit(layout)
+            if layout.skipped:
+                self.warning.emit(skipped_message(layout.skipped))
+
+
+def skipped_message(skipped: list) -> str:
+    """One status-bar line for the entries a folder scan left out."""
+    first = skipped[0]
+    more = f" (and {len(skipped) - 1} more; see the log)" if len(skipped) > 1 else ""
+    return f"{len(skipped)} file(s) left out: {first.path.name}: {first.reason}{more}"
 
 
 class ImageTableModel(QAbstractTableModel):
@@ -243,6 +253,7 @@ class ImageListDock(QDockWidget):
     """Dock with the image table, a status filter and the group-by-car switch."""
 
     image_selected = Signal(str)
+    sort_changed = Signal(int, bool)  # column, descending: the person clicked a header
 
     def __init__(self, model: ImageTableModel, parent: QWidget | None = None) -> None:
         super().__init__("Images", parent)
@@ -289,6 +300,16 @@ class ImageListDock(QDockWidget):
         self.setMinimumWidth(self.fontMetrics().horizontalAdvance("00087a6bd4dc_01") + 290)
         self.view.selectionModel().currentRowChanged.connect(self._on_row)
         model.modelReset.connect(self._update_count)
+        header.sortIndicatorChanged.connect(self._on_sort)
+
+    def _on_sort(self, column: int, order: Qt.SortOrder) -> None:
+        self.sort_changed.emit(column, order == Qt.SortOrder.DescendingOrder)
+
+    def set_sort(self, column: int, descending: bool) -> None:
+        """Sort as a person last chose (restored from the settings)."""
+        if 0 <= column < len(COLUMNS):
+            order = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+            self.view.sortByColumn(column, order)
 
     def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         record = self.model.record_at(current.row())

@@ -1,8 +1,11 @@
-"""Status bar read-outs: pixel position, zoom, mask area and Dice, model, save state."""
+"""Status bar read-outs: image name, pixel position, zoom, mask area and Dice, model,
+save state."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QStatusBar
+
+NO_ZOOM = "–"  # shown while no image is
 
 
 class StatusPanel:
@@ -10,11 +13,17 @@ class StatusPanel:
 
     def __init__(self, bar: QStatusBar) -> None:
         self.bar = bar
+        self.image = self._label("", 150)
+        self.image.setObjectName("image_name")
         self.position = self._label("", 110)
-        self.zoom = self._label("", 70)
+        self.zoom = self._label(NO_ZOOM, 70)
+        self.zoom.setToolTip("Zoom: screen pixels per image pixel (F fits, 1 = actual pixels)")
         self.mask = self._label("", 230)
         self.model = self._label("model: loading…", 170)
         self.busy = self._label("", 120)
+        self.edits = self._label("", 0)  # only when edits are not beside the images
+        self.edits.setObjectName("edits_folder")
+        self.edits.hide()
         self.saved = self._label("", 110)
 
     def _label(self, text: str, width: int) -> QLabel:
@@ -32,14 +41,34 @@ class StatusPanel:
     def show_position(self, x: int, y: int) -> None:
         self.position.setText(f"x {x}  y {y}" if x >= 0 else "")
 
-    def show_zoom(self, zoom: float) -> None:
-        self.zoom.setText(f"{zoom * 100:.0f} %")
+    def show_zoom(self, zoom: float | None) -> None:
+        """The zoom in percent; None or 0: no image shown ("–")."""
+        self.zoom.setText(f"{zoom * 100:.0f} %" if zoom else NO_ZOOM)
+
+    def show_image_name(self, name: str | None, position: str = "") -> None:
+        """The shown image's name (and e.g. "3 / 96"), or nothing."""
+        self.image.setText(f"{name}  {position}".strip() if name else "")
+        self.image.setToolTip(f"The image on the canvas: {name}" if name else "")
+
+    def show_edits_folder(self, root, why: str | None) -> None:
+        """Name the edits folder when it is not the usual ``<images>_edits`` (``why``)."""
+        self.edits.setVisible(bool(why))
+        self.edits.setText(f"edits → {root}" if why else "")
+        self.edits.setToolTip(f"{why}, so edits are saved in {root}" if why else "")
+
+    def show_read_only(self, reason: str) -> None:
+        """The shown image may not be edited: say so where the mask area would be."""
+        self.mask.setText("⚠ read-only: mask not editable")
+        self.mask.setStyleSheet("color: #ff6b6b; font-weight: bold;")
+        self.mask.setToolTip(reason)
 
     def show_mask(self, area: int, total: int, dice: float | None) -> None:
         text = f"mask {area:,} px ({100 * area / max(total, 1):.1f} %)"
         if dice is not None:
             text += f"   Dice {dice:.4f}"
         self.mask.setText(text)
+        self.mask.setStyleSheet("")
+        self.mask.setToolTip("")
 
     def show_model(self, name: str) -> None:
         self.model.setText(f"model: {name}")
@@ -58,6 +87,7 @@ class StatusPanel:
             self.saved.setStyleSheet("color: #7fd18b;" if not pending else "")
             self.saved.setToolTip("")
 
-    def show_message(self, text: str, error: bool = False) -> None:
+    def show_message(self, text: str, error: bool = False, timeout_ms: int = 10000) -> None:
+        """A message on the left of the bar (0 ms: until the next message)."""
         self.bar.setStyleSheet("QStatusBar { color: #ff6b6b; }" if error else "")
-        self.bar.showMessage(text, 10000)
+        self.bar.showMessage(text, timeout_ms)

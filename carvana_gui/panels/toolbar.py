@@ -1,9 +1,14 @@
-"""Toolbar controls: brush size, overlay colour and opacity."""
+"""Toolbar controls: brush size, overlay colour and opacity.
+
+The brush Size box must not keep the keyboard: Enter commits the typed size and Escape
+drops it, and both emit ``editing_done`` so the window hands focus back to the canvas
+(single-key shortcuts such as B, E and ] would otherwise go into the box).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QColorDialog,
     QHBoxLayout,
@@ -24,6 +29,7 @@ class OverlayControls(QObject):
 
     brush_size_changed = Signal(int)
     style_changed = Signal()
+    editing_done = Signal()  # Enter or Escape in the Size box: give the canvas the keys back
 
     def __init__(self, prefs: Preferences) -> None:
         super().__init__()
@@ -32,8 +38,13 @@ class OverlayControls(QObject):
         self.brush_spin.setRange(MIN_BRUSH, MAX_BRUSH)
         self.brush_spin.setSuffix(" px")
         self.brush_spin.setValue(prefs.brush_size)
-        self.brush_spin.setToolTip("Brush diameter in image pixels  [ [ ] or Ctrl+wheel ]")
+        self.brush_spin.setToolTip(
+            "Brush diameter in image pixels; type a size and press Enter  [ [ ] or Ctrl+wheel ]"
+        )
+        self.brush_spin.setKeyboardTracking(False)  # typing "25" is 25, not 2 then 25
         self.brush_spin.valueChanged.connect(self.brush_size_changed)
+        self.brush_spin.editingFinished.connect(self._on_editing_finished)
+        self.brush_spin.installEventFilter(self)
         self.brush_widget = self._row(QLabel("Size"), self.brush_spin)
 
         self.color_button = QToolButton()
@@ -58,6 +69,24 @@ class OverlayControls(QObject):
         for widget in widgets:
             layout.addWidget(widget)
         return box
+
+    def _on_editing_finished(self) -> None:
+        # Also emitted when the box merely loses focus: only Enter (focus still here) hands back.
+        if self.brush_spin.hasFocus():
+            self.editing_done.emit()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if (
+            obj is self.brush_spin
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):
+            spin = self.brush_spin  # drop what was typed: show the size in use again
+            spin.lineEdit().setText(spin.textFromValue(spin.value()) + spin.suffix())
+            self.editing_done.emit()
+            return True
+        return False
 
     def set_brush_size(self, size: int) -> None:
         self.prefs.brush_size = size

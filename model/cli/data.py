@@ -11,8 +11,8 @@ from pathlib import Path
 
 from model.cli.main import CliError
 from model.cli.progress import progress_bar, progress_counter
-from model.data.dataset import list_masks, parse_image_name
-from model.data.masks import read_mask, write_mask
+from model.data.dataset import list_images, list_masks, parse_image_name
+from model.data.masks import check_mask_size, image_size, read_mask, write_mask
 from model.kaggle.metrics import evaluate_masks
 from model.kaggle.rle import CARVANA_SHAPE, rle_decode
 from model.kaggle.submission import SubmissionWriter, iter_rle_csv, validate_submission
@@ -31,15 +31,21 @@ _VALIDATE_EPILOG = """\
 examples:
   carvana validate-submission submission.csv
   carvana validate-submission submission.csv --sample data/sample_submission.csv
+  carvana validate-submission submission.csv --images data/test
 
-Checks the header, .jpg names, duplicates and that every RLE fits the image size.
+Checks the header, .jpg names, duplicates and that every RLE fits the image size
+(--size, or with --images each row's own image; a row without its image is a problem).
 Prints every problem with its line number; exit status 1 when there are any.
 """
 _MASKS_TO_CSV_EPILOG = """\
-example:
+examples:
   carvana masks-to-csv data/train_masks -o train_masks.csv
+  carvana masks-to-csv my_masks -o my.csv --images my_images
 
 Rows are sorted by image name; <id>_mask.gif becomes <id>.jpg in the img column.
+Every mask must have its image's size: with --images each mask is checked against
+its own image, otherwise against --size (default 1280x1918). Any mismatch stops the
+command before a row is written, naming each file and both sizes.
 """
 _CSV_TO_MASKS_EPILOG = """\
 examples:
@@ -72,6 +78,30 @@ def _shape_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _images_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--images", type=Path, metavar="DIR", help=help_text)
+
+
+def _image_sizes(images_dir: Path):
+    """A lookup image id -> (H, W) read from the headers in ``images_dir`` on demand;
+    raises ValueError naming the file (or the missing id) when there is no size."""
+    try:
+        records = list_images(images_dir)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    paths = {r.image_id: r.path for r in records}
+    clashes = {Path(entry.path).stem: entry.reason for entry in records.skipped}
+
+    def size_of(image_id: str) -> tuple[int, int]:
+        path = paths.get(image_id)
+        if path is None:
+            why = clashes.get(image_id, f"no image with id {image_id!r} in {images_dir}")
+            raise ValueError(why)
+        return image_size(path)  # ImageReadError (a ValueError) names the file
+
+    return size_of
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser(
@@ -92,6 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", type=Path, metavar="FILE", help="the submission CSV")
     p.add_argument("--sample", type=Path, help="sample_submission.csv: require the same images")
     _shape_option(p)
+    _images_option(p, "check each row against its own image's size (instead of --size)")
     p.set_defaults(func=run_validate)
 
     p = subparsers.add_parser(
@@ -106,6 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep rows of an interrupted run instead of restarting",
     )
+    _shape_option(p)
+    _images_option(p, "each mask must have the size of its image here (instead of --size)")
     p.set_defaults(func=run_masks_to_csv)
 
     p = subparsers.add_parser(
@@ -137,9 +170,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    shape_of = None
+    if args.images is not None:
+        size_of = _image_sizes(args.images)
+
+        def shape_of(name: str) -> tuple[int, int]:
+            return size_of(parse_image_name(name)[0])
+
     with progress_counter(desc="validate", unit="row") as on_progress:
         report = validate_submission(
-            args.file, sample=args.sample, shape=args.size, on_progress=on_progress
+            args.file,
+            sample=args.sample,
+            shape=args.size,
+            on_progress=on_progress,
+            shape_of=shape_of,
         )
     if report.ok:
         print(f"{args.file}: OK, {report.rows} rows")
@@ -152,15 +196,58 @@ def run_validate(args: argparse.Namespace) -> int:
     return 1
 
 
+def _expected_mask_sizes(masks: dict[str, Path], args: argparse.Namespace):
+    """(image id -> the (H, W) its mask must have, [problems]) for masks-to-csv.
+
+    Sizes come from the mask headers (nothing is decoded), so a wrong-size mask stops the
+    command before any row is written.
+    """
+    size_of = _image_sizes(args.images) if args.images is not None else None
+    where = f"its image in {args.images}" if size_of else "--size"
+    expected: dict[str, tuple[int, int]] = {}
+    problems: list[str] = []
+    for image_id, path in progress_bar(masks.items(), desc="check sizes"):
+        try:
+            shape = size_of(image_id) if size_of else args.size
+        except ValueError as exc:
+            problems.append(f"{path}: {exc}")
+            continue
+        try:
+            mask_hw = image_size(path)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        if mask_hw != tuple(shape):
+            problems.append(
+                f"{path}: mask is {mask_hw[0]}x{mask_hw[1]} (HxW) but {where} is "
+                f"{shape[0]}x{shape[1]}"
+            )
+        expected[image_id] = tuple(shape)
+    return expected, problems
+
+
 def run_masks_to_csv(args: argparse.Namespace) -> int:
     masks = list_masks(args.masks_dir)
     if not masks:
         raise CliError(f"{args.masks_dir}: no mask files (.gif, .png, .jpg) found")
-    rows = sorted((f"{image_id}.jpg", path) for image_id, path in masks.items())
+    expected, problems = _expected_mask_sizes(masks, args)
+    if problems:
+        for problem in problems[:MAX_PROBLEMS_SHOWN]:
+            print(f"  {problem}", file=sys.stderr)
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            print(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
+        hint = "" if args.images else " (give --images DIR or --size HxW if that is intended)"
+        raise CliError(
+            f"{len(problems)} of {len(masks)} masks do not fit their image size{hint}; "
+            "nothing written"
+        )
+    rows = sorted((f"{image_id}.jpg", image_id, path) for image_id, path in masks.items())
     with SubmissionWriter(args.output, resume=args.resume) as writer:
-        todo = [(name, path) for name, path in rows if name not in writer.done]
-        for name, path in progress_bar(todo, desc="encode"):
-            writer.write(name, read_mask(path))
+        todo = [row for row in rows if row[0] not in writer.done]
+        for name, image_id, path in progress_bar(todo, desc="encode"):
+            mask = read_mask(path)
+            check_mask_size(mask, path, expected[image_id], f"{name} (expected size)")
+            writer.write(name, mask)
     print(f"wrote {len(rows)} rows to {args.output}")
     return 0
 

@@ -63,14 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_score_model(args: argparse.Namespace) -> int:
+    from model.cli.network import resolve_model
+
+    # the current model, or an error naming a broken current.json (never a silent default),
+    # before the seconds of importing Keras
+    path = resolve_model(str(args.model) if args.model else None)
+
     from model.cli.progress import progress_counter
     from model.nn.evaluation import score_model, training_car_records, validation_records
     from model.nn.predictor import Predictor
-    from model.store.versions import resolve_default_model
 
-    path = args.model or resolve_default_model()
-    if path is None:
-        raise CliError("no model given and none installed: pass --model or run `carvana train`")
     predictor = Predictor.load(path)
     if args.training_cars:
         try:

@@ -40,8 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
             "score masks with Dice. Run `carvana COMMAND --help` for details."
         ),
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show full tracebacks on errors, debug logs and TensorFlow's own messages",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log progress detail and TensorFlow's own messages (quiet by default)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 
@@ -53,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if args.verbose or args.debug:
+        from model.framework_logs import show_framework_logs  # before Keras loads
+
+        show_framework_logs()
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -23,8 +23,16 @@ from tqdm import tqdm
 
 from model.cli.main import CliError
 from model.data.dataset import list_images, scan_folder, split_by_car
+from model.data.locks import LockedError
 from model.data.masks import atomic_write_bytes, image_size, write_mask
-from model.store.versions import MODEL_NAME, ModelStore, user_models_dir
+from model.store.versions import (
+    MODEL_NAME,
+    SHIPPED_ALIAS,
+    ModelStore,
+    ModelStoreError,
+    shipped_model_info,
+    user_models_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +75,12 @@ def _bar(total: int, desc: str, unit: str, initial: int = 0) -> tqdm:
 
 
 def resolve_model(arg: str | None) -> Path:
-    """--model value (file, version folder or store folder) or the current model.
+    """--model value (file, version folder, store folder, or ``default``) or the current model.
 
     Without a file, the store's current model is used, and the log says which and why
-    (e.g. ``model default-v005 (no current.json in ...; the shipped default)``).
+    (e.g. ``model default-v005 (no current.json in ...; the shipped default)``). A
+    ``current.json`` that cannot be used is an error naming it and the fix, never a
+    silent switch to the shipped default; ``--model default`` asks for that default.
     """
     if arg is None:
         return _current_of(
@@ -78,6 +88,12 @@ def resolve_model(arg: str | None) -> Path:
             "no model: pass --model FILE, or train one first (carvana train DATA --out DIR)",
         )
     path = Path(arg).expanduser()
+    if str(arg) == SHIPPED_ALIAS and not path.exists():
+        shipped = shipped_model_info()
+        if shipped is None:
+            raise CliError("--model default: no shipped default model is installed")
+        log.info("model %s (asked for with --model default): %s", shipped.version, shipped.path)
+        return shipped.path
     if path.is_dir():
         if (path / MODEL_NAME).is_file():
             return path / MODEL_NAME
@@ -91,7 +107,10 @@ def resolve_model(arg: str | None) -> Path:
 
 
 def _current_of(store: ModelStore, missing: str) -> Path:
-    current, why = store.current_and_why()
+    try:
+        current, why = store.current_and_why(strict=True)
+    except ModelStoreError as exc:
+        raise CliError(str(exc)) from None
     if current is None:
         raise CliError(missing)
     log.info("model %s (%s): %s", current.version, why, current.path)
@@ -99,6 +118,10 @@ def _current_of(store: ModelStore, missing: str) -> Path:
 
 
 def _load_predictor(arg: str | None, batch_size: int):
+    return _load_predictor_and_path(arg, batch_size)[0]
+
+
+def _load_predictor_and_path(arg: str | None, batch_size: int):
     from model.nn.predictor import ModelLoadError, Predictor
 
     path = resolve_model(arg)
@@ -107,7 +130,7 @@ def _load_predictor(arg: str | None, batch_size: int):
     except ModelLoadError as exc:
         raise CliError(str(exc)) from None
     log.info("model %s (%s, input %dx%d)", predictor.name, path, *predictor.input_size)
-    return predictor
+    return predictor, path
 
 
 def _progress_printer(bar: tqdm):
@@ -236,11 +259,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     predictor = _load_predictor(args.model, args.batch_size)
     records = list_images(args.images_dir)
+    skipped: list[tuple[Path, str]] = list(records.skipped)  # name clashes, symlink loops
     if not records:
+        _report_skipped(skipped)
         raise CliError(f"{args.images_dir}: no images found")
     out = Path(args.output)
     prob_dir = out / "probabilities"
-    skipped: list[tuple[Path, str]] = []
     done = 0
     with cooperative_interrupt() as stop, _bar(len(records), "predict", "img") as bar:
         stream = predictor.predict_paths(
@@ -274,7 +298,7 @@ def _report_skipped(skipped: list[tuple[Path, str]]) -> int:
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if skipped:
-        print(f"{len(skipped)} unreadable images skipped", file=sys.stderr)
+        print(f"{len(skipped)} images skipped", file=sys.stderr)
         return PARTIAL
     return 0
 
@@ -286,7 +310,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     records = list_images(args.images_dir)
     if not records:
         raise CliError(f"{args.images_dir}: no images found")
-    predictor = _load_predictor(args.model, args.batch_size)
+    predictor, model_path = _load_predictor_and_path(args.model, args.batch_size)
     out = Path(args.output)
     with cooperative_interrupt() as stop, _bar(len(records), "export", "img") as bar:
 
@@ -294,20 +318,28 @@ def cmd_export(args: argparse.Namespace) -> int:
             bar.n = info["done"]
             bar.refresh()
 
-        result = export_submission(
-            records,
-            out,
-            predictor,
-            tta=args.tta,
-            resume=not args.no_resume,
-            on_progress=on_progress,
-            should_stop=stop.is_set,
-        )
+        try:
+            result = export_submission(
+                records,
+                out,
+                predictor,
+                tta=args.tta,
+                resume=not args.no_resume,
+                on_progress=on_progress,
+                should_stop=stop.is_set,
+                model_file=model_path,
+            )
+        except LockedError as exc:
+            raise CliError(str(exc)) from None
+    if result.restarted:
+        print(f"{out}.partial: {result.restarted}", file=sys.stderr)
     rate = result.written / result.seconds if result.seconds else math.nan
-    print(
-        f"{result.written} rows written ({result.already_done} kept from an earlier run) "
-        f"in {result.seconds:.1f} s, {rate:.2f} images/s"
+    kept = (
+        f" ({result.already_done} kept from the same unfinished export)"
+        if result.already_done
+        else ""
     )
+    print(f"{result.written} rows written{kept} in {result.seconds:.1f} s, {rate:.2f} images/s")
     if result.cancelled:
         print(f"interrupted: rows so far kept in {result.path}; re-run to resume")
         return INTERRUPTED
@@ -342,7 +374,11 @@ def add_training_args(
 
 
 def _add_predict_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="model file or folder (default: the current model)")
+    parser.add_argument(
+        "--model",
+        help="model file or folder, or 'default' for the shipped default "
+        "(default: the current model)",
+    )
     parser.add_argument("--tta", action="store_true", help="average with the flipped image")
     parser.add_argument("--batch-size", type=int, default=2, help="images per model call")
 
@@ -400,6 +436,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("images_dir")
     p.add_argument("-o", "--output", required=True, help="submission CSV to write")
     p.add_argument("--sample", help="sample_submission.csv to check the image set against")
-    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start over even when the same export was interrupted (a finished CSV, or one "
+        "made with other images, model, TTA or masks, is always started over)",
+    )
     _add_predict_args(p)
     p.set_defaults(func=cmd_export)

@@ -15,10 +15,10 @@ import logging
 from pathlib import Path
 
 from model.cli.main import CliError
-from model.cli.network import INTERRUPTED, cooperative_interrupt, resolve_model
+from model.cli.network import INTERRUPTED, _report_skipped, cooperative_interrupt, resolve_model
 from model.cli.progress import progress_counter
 from model.edits.lifecycle import BatchSelection
-from model.store.versions import MODEL_NAME, ModelStore, user_models_dir
+from model.store.versions import MODEL_NAME, ModelStore, shipped_model_info, user_models_dir
 from model.workflows.annotation_folder import (
     AnnotationFolder,
     folder_status,
@@ -41,6 +41,9 @@ def model_version(arg: str | None, path: Path) -> str:
         current = ModelStore(user_models_dir()).current()
         if current is not None and current.path == path:
             return current.version
+    shipped = shipped_model_info()  # `--model default`: auto-masks record default-vNNN
+    if shipped is not None and shipped.path == path:
+        return shipped.version
     if path.name == MODEL_NAME:
         return path.parent.name
     return path.stem
@@ -62,7 +65,7 @@ def cmd_automask(args: argparse.Namespace) -> int:
         f"{protected} masks people edited or reviewed are left alone"
     )
     if not chosen:
-        return 0
+        return _report_skipped(folder.layout.skipped)  # name clashes, unreadable entries
     try:
         predictor = Predictor.load(path, batch_size=args.batch_size)
     except ModelLoadError as exc:
@@ -84,7 +87,8 @@ def cmd_automask(args: argparse.Namespace) -> int:
         )
     print(result.summary())
     print(f"project: {folder.store.root}")
-    return INTERRUPTED if result.cancelled else 0
+    status = _report_skipped(folder.layout.skipped)  # name clashes, unreadable entries
+    return INTERRUPTED if result.cancelled else status
 
 
 def cmd_status(args: argparse.Namespace) -> int:

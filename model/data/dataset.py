@@ -8,13 +8,17 @@ decoded, so 100k files take a fraction of a second.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 MASK_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg")
@@ -43,6 +47,26 @@ class ImageRecord:
         return self.path.name
 
 
+class SkippedEntry(NamedTuple):
+    """A folder entry left out of a scan, and why: callers list these, never drop them."""
+
+    path: Path
+    reason: str
+
+
+class ImageList(list):
+    """``list[ImageRecord]`` plus ``skipped``: entries that are not in the list, and why.
+
+    Left out: two files with one image id (``dup.jpg`` + ``dup.png``: neither is used,
+    since a mask or CSV row could not tell them apart) and entries that cannot be read
+    (symlink loops, broken links, unreadable entries).
+    """
+
+    def __init__(self, records: Iterable[ImageRecord] = (), skipped: Iterable[SkippedEntry] = ()):
+        super().__init__(records)
+        self.skipped: list[SkippedEntry] = list(skipped)
+
+
 @dataclass
 class DataLayout:
     """What a folder holds: images (train/ or the plain folder), masks, Kaggle CSVs."""
@@ -55,6 +79,8 @@ class DataLayout:
     masks_csv: Path | None = None
     sample_submission: Path | None = None
     metadata: Path | None = None
+    # Entries of the image folders left out of ``images``/``test_images``, with the reason.
+    skipped: list[SkippedEntry] = field(default_factory=list)
 
 
 def parse_image_name(name: str) -> tuple[str, str | None, int | None]:
@@ -82,13 +108,34 @@ def _child_paths(folder: Path, names: list[str]) -> list[Path]:
     return [make_child(name) for name in names]
 
 
-def _scan_names(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
+def _scan_names(
+    folder: Path, suffixes: tuple[str, ...], problems: list[SkippedEntry] | None = None
+) -> list[str]:
+    """Sorted names of the files in ``folder`` with one of ``suffixes``.
+
+    An entry that cannot be checked (a symlink loop: "Too many levels of symbolic links")
+    or a link to nothing is left out and added to ``problems``, never fatal.
+    """
+    names = []
     with os.scandir(folder) as entries:
-        names = [
-            e.name
-            for e in entries
-            if e.name.lower().endswith(suffixes) and not e.name.startswith(".") and e.is_file()
-        ]
+        for e in entries:
+            name = e.name
+            if not name.lower().endswith(suffixes) or name.startswith("."):
+                continue
+            try:
+                if e.is_file():
+                    names.append(name)
+                    continue
+                broken = e.is_symlink() and not os.path.exists(e.path)
+            except OSError as exc:
+                reason = f"cannot read this entry ({exc.strerror or exc})"
+            else:
+                if not broken:
+                    continue  # a folder named like an image: not an image
+                reason = "broken symbolic link (its target does not exist)"
+            if problems is not None:
+                problems.append(SkippedEntry(folder / name, reason))
+            log.warning("skipping %s: %s", folder / name, reason)
     names.sort()
     return names
 
@@ -117,13 +164,20 @@ def find_mask(masks_dir: str | os.PathLike[str], image_id: str) -> Path | None:
 
 def list_images(
     folder: str | os.PathLike[str], masks_dir: str | os.PathLike[str] | None = None
-) -> list[ImageRecord]:
-    """Every image in ``folder`` sorted by name, paired with its mask from ``masks_dir``."""
+) -> ImageList:
+    """Every image in ``folder`` sorted by name, paired with its mask from ``masks_dir``.
+
+    Entries that cannot be used are not in the list but in its ``skipped``, with the
+    reason: unreadable entries (symlink loops, broken links) and image ids used by two
+    files (``dup.jpg`` and ``dup.png``): neither of those is listed, so no command writes
+    one mask or CSV row for two images.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: image folder not found")
     masks = list_masks(masks_dir) if masks_dir is not None else {}
-    names = _scan_names(folder, IMAGE_SUFFIXES)
+    skipped: list[SkippedEntry] = []
+    names = _scan_names(folder, IMAGE_SUFFIXES, skipped)
     records = []
     match_carvana = _CARVANA_FILE.match
     for name, path in zip(names, _child_paths(folder, names), strict=True):
@@ -133,7 +187,55 @@ def list_images(
         else:
             image_id, car_id, angle = parse_image_name(name)
         records.append(ImageRecord(image_id, path, car_id, angle, masks.get(image_id)))
-    return records
+    counts = Counter(r.image_id for r in records)
+    if len(counts) == len(records):
+        return ImageList(records, skipped)
+    clashing = {image_id for image_id, n in counts.items() if n > 1}
+    files: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        if record.image_id in clashing:
+            files[record.image_id].append(record.name)
+    for record in records:
+        if record.image_id in clashing:
+            others = ", ".join(n for n in files[record.image_id] if n != record.name)
+            reason = (
+                f"image id {record.image_id!r} is also used by {others}: "
+                "rename one so each image has its own id"
+            )
+            skipped.append(SkippedEntry(record.path, reason))
+            log.warning("skipping %s: %s", record.path, reason)
+    skipped.sort(key=lambda entry: entry.path.name)
+    return ImageList((r for r in records if r.image_id not in clashing), skipped)
+
+
+def submission_name_problem(name: str) -> str | None:
+    """Why an image file name cannot go into a submission CSV's ``img`` column, or None.
+
+    The column is written unquoted, so a comma (or a line break or quote) would split or
+    shift the row. Check every name before the first row is written, and skip and list
+    the ones that fail instead of stopping midway.
+    """
+    for char, what in ((",", "a comma"), ("\n", "a line break"), ("\r", "a line break")):
+        if char in name:
+            return f"its name contains {what}, which the CSV's img column cannot hold"
+    if '"' in name:
+        return "its name contains a double quote, which the CSV's img column cannot hold"
+    return None
+
+
+def split_submission_records(
+    records: Iterable[ImageRecord],
+) -> tuple[list[ImageRecord], list[SkippedEntry]]:
+    """(records whose names fit a submission CSV, the others with the reason)."""
+    usable: list[ImageRecord] = []
+    skipped: list[SkippedEntry] = []
+    for record in records:
+        problem = submission_name_problem(record.name)
+        if problem is None:
+            usable.append(record)
+        else:
+            skipped.append(SkippedEntry(record.path, problem))
+    return usable, skipped
 
 
 def _file_or_none(path: Path) -> Path | None:
@@ -144,15 +246,18 @@ def _scan_kaggle_root(root: Path) -> DataLayout:
     masks_dir = root / "train_masks" if (root / "train_masks").is_dir() else None
     train = root / "train"
     test = root / "test"
+    images = list_images(train, masks_dir) if train.is_dir() else ImageList()
+    test_images = list_images(test) if test.is_dir() else ImageList()
     return DataLayout(
         root=root,
         kind="kaggle",
-        images=list_images(train, masks_dir) if train.is_dir() else [],
+        images=images,
         masks_dir=masks_dir,
-        test_images=list_images(test) if test.is_dir() else [],
+        test_images=test_images,
         masks_csv=_file_or_none(root / "train_masks.csv"),
         sample_submission=_file_or_none(root / "sample_submission.csv"),
         metadata=_file_or_none(root / "metadata.csv"),
+        skipped=images.skipped + test_images.skipped,
     )
 
 
@@ -165,6 +270,15 @@ def _plain_masks_dir(folder: Path) -> Path | None:
         if candidate.is_dir() and candidate != folder:
             return candidate
     return None
+
+
+def _no_images_message(folder: Path, skipped: list[SkippedEntry]) -> str:
+    text = f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found"
+    if skipped:
+        text += f"; {len(skipped)} skipped: " + "; ".join(
+            f"{entry.path.name}: {entry.reason}" for entry in skipped[:5]
+        )
+    return text
 
 
 def scan_folder(path: str | os.PathLike[str]) -> DataLayout:
@@ -185,14 +299,17 @@ def scan_folder(path: str | os.PathLike[str]) -> DataLayout:
         layout = _scan_kaggle_root(folder.parent)
         if folder.name == "test":
             layout.images = layout.test_images
+        layout.skipped = list(getattr(layout.images, "skipped", []))
         if not layout.images:
-            raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+            raise ValueError(_no_images_message(folder, layout.skipped))
         return layout
     masks_dir = _plain_masks_dir(folder)
     images = list_images(folder, masks_dir)
     if not images:
-        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
-    return DataLayout(root=folder, kind="plain", images=images, masks_dir=masks_dir)
+        raise ValueError(_no_images_message(folder, images.skipped))
+    return DataLayout(
+        root=folder, kind="plain", images=images, masks_dir=masks_dir, skipped=images.skipped
+    )
 
 
 def split_by_car(

@@ -32,21 +32,31 @@ class ImageReadError(ValueError):
     """An image file that cannot be decoded."""
 
 
+# EXIF orientation is ignored everywhere: Kaggle's images carry no rotation, masks are
+# stored unrotated, and image_size() reads the header size; an EXIF-6 JPEG decoded upright
+# (OpenCV's default) would be W x H while its mask and every size check say H x W.
+IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image as uint8 RGB (H, W, 3); grayscale and RGBA are converted."""
+    """Read an image as uint8 RGB (H, W, 3); grayscale and RGBA are converted.
+
+    Pixels as stored: an EXIF orientation tag is ignored, so the shape always equals
+    ``image_size(path)``.
+    """
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: image file not found")
     # imdecode on bytes also works for non-ASCII paths, where cv2.imread fails.
     data = np.fromfile(path, dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    bgr = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
     if bgr is None:
         raise ImageReadError(f"{path}: not a readable image (corrupt or unsupported format)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """(H, W) of an image from its header, without decoding the pixels."""
+    """(H, W) of an image from its header, without decoding the pixels (EXIF ignored)."""
     path = Path(path)
     try:
         with Image.open(path) as img:
@@ -123,11 +133,24 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def new_dir_mode() -> int:
+    """The mode a plain ``mkdir`` would give: for folders made by ``tempfile.mkdtemp``
+    (always 0700), so others sharing a store can read what we add."""
+    return 0o777 & ~_UMASK
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` all at once: temp file, fsync, rename, fsync dir."""
+    """Replace ``path`` with ``data`` all at once: temp file, fsync, rename, fsync dir.
+
+    Any OSError (disk full, permission denied, ...) is raised again naming ``path``
+    (same errno, so FileNotFoundError/PermissionError stay what they were).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise os_error_naming(exc, path) from exc
     try:
         # mkstemp creates 0600 files; give the result the usual umask-based mode instead.
         os.fchmod(fd, 0o666 & ~_UMASK)
@@ -136,11 +159,20 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise os_error_naming(exc, path) from exc
         raise
     fsync_dir(path.parent)
+
+
+def os_error_naming(exc: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``exc`` as an OSError of the same errno (and subclass) whose message names ``path``."""
+    if exc.errno is None:
+        return OSError(f"cannot write {path}: {exc}")
+    return OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
 
 
 def fsync_dir(folder: Path) -> None:

@@ -3,13 +3,16 @@
 A full test-set export is 100,064 rows; the writer keeps only the set of names
 already written, never masks. Rows go to ``<file>.partial`` and the finished file
 appears by rename on a clean close, so a crash leaves the previous file intact and
-a resumable partial file behind.
+a resumable partial file behind. A finished file is always replaced, never resumed;
+a partial file is resumed only when ``<file>.partial.json`` says it was made the same
+way (same fingerprint). ``<file>.lock`` keeps a second writer out while one runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +21,8 @@ from types import TracebackType
 
 import numpy as np
 
-from model.data.masks import fsync_dir
+from model.data.locks import FileLock
+from model.data.masks import atomic_write_bytes, fsync_dir, os_error_naming
 from model.kaggle.rle import CARVANA_SHAPE, RLEError, parse_rle, rle_encode
 
 # A noisy 1280x1918 mask's RLE runs to megabytes (alternating pixels: ~12 MB), far past
@@ -62,29 +66,98 @@ def iter_rle_csv(path: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
             yield row[0], row[1]
 
 
+# What a fingerprint's keys mean, for "the earlier unfinished export used another ...".
+FINGERPRINT_WORDS = {
+    "images": "image set",
+    "model": "model",
+    "tta": "TTA setting",
+    "masks": "set of hand-made/stored masks",
+}
+
+
+def _describe_change(saved: dict | None, wanted: dict | None) -> str:
+    if saved is None:
+        return "nothing records how the earlier unfinished export was made"
+    if wanted is None:
+        return "the earlier unfinished export was made with settings this one cannot compare"
+    keys = [k for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
+    words = [FINGERPRINT_WORDS.get(k, k) for k in keys]
+    return "the earlier unfinished export used another " + "/".join(words)
+
+
 class SubmissionWriter:
     """Append rows to a submission; resumable; the final file appears atomically.
 
-    With ``resume=True`` rows already in ``<path>.partial`` (an interrupted export)
-    or, failing that, in ``path`` itself are kept and listed in ``done``;
-    ``write`` skips those names, so re-running an export never duplicates rows.
-    A truncated last line (crash mid-write) is dropped and rewritten.
+    Rows go to ``<path>.partial``; ``close`` renames it onto ``path``. With
+    ``resume=True`` an interrupted export's rows in ``<path>.partial`` are kept and
+    listed in ``done`` (``write`` skips those names, so a resumed export never
+    duplicates rows), but only when the ``fingerprint`` recorded beside it in
+    ``<path>.partial.json`` equals this run's (same image set, model, TTA, masks).
+    Otherwise the partial file is started over and ``restart_reason`` says why. The
+    finished ``path`` is never read: an export always replaces it. A truncated last
+    line (crash mid-write) is dropped and rewritten. ``<path>.lock`` is held until
+    close/abort; a second writer gets LockedError naming the file and its holder.
     """
 
-    def __init__(self, path: str | os.PathLike[str], resume: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        resume: bool = True,
+        fingerprint: dict | None = None,
+    ) -> None:
         self.path = Path(path)
         self.partial_path = self.path.with_name(self.path.name + ".partial")
+        self.fingerprint_path = self.path.with_name(self.path.name + ".partial.json")
+        self.fingerprint = fingerprint
         self.done: set[str] = set()
+        self.restart_reason: str | None = None
         self._pending = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and not self.partial_path.exists() and self.path.is_file():
-            self.partial_path.write_bytes(self.path.read_bytes())
+        self._lock = FileLock(
+            self.path.with_name(self.path.name + ".lock"), what=f"{self.path} (an export)"
+        ).acquire()
+        try:
+            self._open(resume)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, resume: bool) -> None:
         if resume and self.partial_path.exists():
-            self._recover_partial()
-            self._file = self.partial_path.open("a", newline="", encoding="utf-8")
+            saved = self._saved_fingerprint()
+            if saved == self.fingerprint:
+                self._recover_partial()
+                self._file = self._wrap(
+                    lambda: self.partial_path.open("a", newline="", encoding="utf-8")
+                )
+                return
+            self.restart_reason = _describe_change(saved, self.fingerprint) + ": starting over"
+        if self.fingerprint is not None:
+            data = json.dumps(self.fingerprint, indent=1, sort_keys=True).encode()
+            atomic_write_bytes(self.fingerprint_path, data)
         else:
-            self._file = self.partial_path.open("w", newline="", encoding="utf-8")
-            self._file.write(_HEADER_LINE)
+            self.fingerprint_path.unlink(missing_ok=True)
+        self._file = self._wrap(lambda: self.partial_path.open("w", newline="", encoding="utf-8"))
+        self._write_line(_HEADER_LINE)
+
+    def _saved_fingerprint(self) -> dict | None:
+        if not self.fingerprint_path.is_file():
+            return None
+        try:
+            saved = json.loads(self.fingerprint_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"unreadable": True}  # never equal to a real fingerprint
+        return saved if isinstance(saved, dict) else {"unreadable": True}
+
+    def _wrap(self, action):
+        """Run a file operation; an OSError (e.g. disk full) names the partial file."""
+        try:
+            return action()
+        except OSError as exc:
+            raise os_error_naming(exc, self.partial_path) from exc
+
+    def _write_line(self, line: str) -> None:
+        self._wrap(lambda: self._file.write(line))
 
     def _recover_partial(self) -> None:
         data = self.partial_path.read_bytes()
@@ -100,7 +173,9 @@ class SubmissionWriter:
                     f"{self.partial_path}: line {number}: not an img,rle_mask row"
                 )
             self.done.add(name)
-        if len(complete) != len(data):
+        if not data.startswith(complete):  # empty, or a half-written header: write it anew
+            self._wrap(lambda: self.partial_path.write_bytes(complete))
+        elif len(complete) != len(data):
             with self.partial_path.open("r+b") as handle:
                 handle.truncate(len(complete))
 
@@ -111,30 +186,43 @@ class SubmissionWriter:
         if "," in img_name or "\n" in img_name:
             raise SubmissionError(f"image name {img_name!r} cannot contain commas or newlines")
         rle = mask_or_rle if isinstance(mask_or_rle, str) else rle_encode(mask_or_rle)
-        self._file.write(f"{img_name},{rle}\n")
+        self._write_line(f"{img_name},{rle}\n")
         self.done.add(img_name)
         self._pending += 1
         if self._pending >= _FLUSH_EVERY:
-            self._file.flush()
+            self._wrap(self._file.flush)
             self._pending = 0
 
     def close(self) -> Path:
         """Finish: fsync the rows and rename the partial file onto ``path``."""
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.replace(self.partial_path, self.path)
-            fsync_dir(self.path.parent)
+        try:
+            if not self._file.closed:
+                try:
+                    self._wrap(self._file.flush)
+                    self._wrap(lambda: os.fsync(self._file.fileno()))
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        self._file.close()
+                    raise
+                self._file.close()
+                os.replace(self.partial_path, self.path)
+                self.fingerprint_path.unlink(missing_ok=True)
+                fsync_dir(self.path.parent)
+        finally:
+            self._lock.release()
         return self.path
 
     def abort(self) -> None:
         """Stop without finishing: rows so far stay in the partial file for a resume."""
-        if not self._file.closed:
-            self._file.flush()
-            with contextlib.suppress(OSError):
-                os.fsync(self._file.fileno())
-            self._file.close()
+        try:
+            if not self._file.closed:
+                with contextlib.suppress(OSError):
+                    self._file.flush()
+                    os.fsync(self._file.fileno())
+                with contextlib.suppress(OSError):
+                    self._file.close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> SubmissionWriter:
         return self
@@ -169,11 +257,14 @@ def validate_submission(
     sample: str | os.PathLike[str] | None = None,
     shape: tuple[int, int] = CARVANA_SHAPE,
     on_progress: Callable[[int], None] | None = None,
+    shape_of: Callable[[str], tuple[int, int]] | None = None,
 ) -> SubmissionReport:
     """Check a submission row by row and collect all problems (not just the first).
 
     Header ``img,rle_mask``; names end in .jpg; no duplicates; every RLE decodes
-    within ``shape``; with ``sample``, exactly the sample's image set.
+    within ``shape``, or within ``shape_of(img)`` (each row's own image size; a
+    ValueError from it, e.g. no such image, is reported as that row's problem);
+    with ``sample``, exactly the sample's image set.
     ``on_progress(rows_checked)`` is called every 1,000 rows.
     """
     path = Path(path)
@@ -207,9 +298,11 @@ def validate_submission(
                 problems.append(f"line {line}: duplicate image {name!r}")
             seen.add(name)
             try:
-                parse_rle(rle, shape)
+                parse_rle(rle, shape if shape_of is None else shape_of(name))
             except RLEError as exc:
                 problems.append(f"line {line}: {name}: bad rle_mask: {exc}")
+            except ValueError as exc:  # from shape_of: no image, unreadable image
+                problems.append(f"line {line}: {name}: {exc}")
     if on_progress is not None:
         on_progress(report.rows)
     if sample is not None:

@@ -26,7 +26,13 @@ from model.data.masks import read_image
 from model.nn.losses import CUSTOM_OBJECTS
 from model.nn.network import fits_by_padding
 from model.nn.shipping import to_float32
-from model.store.versions import DEFAULT_THRESHOLD, ModelStoreError, read_model_meta
+from model.store.versions import (
+    DEFAULT_THRESHOLD,
+    ModelStoreError,
+    meta_path_for,
+    meta_threshold,
+    read_model_meta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +134,14 @@ class Predictor:
     def load(cls, path: Path, batch_size: int = 2) -> Predictor:
         """Load a model file and the JSON beside it (threshold, name); never half-loads."""
         path = Path(path)
-        model = load_model_file(path)
-        try:
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: model file not found")
+        try:  # the JSON first: a bad threshold fails before seconds of loading
             meta = read_model_meta(path)
+            threshold = meta_threshold(meta, meta_path_for(path))
         except ModelStoreError as exc:
             raise ModelLoadError(str(exc)) from None
-        threshold = float(meta.get("threshold", DEFAULT_THRESHOLD))
-        if not 0.0 < threshold < 1.0:
-            raise ModelLoadError(f"{path}: threshold {threshold} in its JSON is not in (0, 1)")
+        model = load_model_file(path)
         name = str(meta.get("name") or meta.get("version") or path.stem)
         if path.name == "model.keras" and "name" not in meta:
             name = path.parent.name

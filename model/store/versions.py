@@ -2,8 +2,11 @@
 
 A store is one folder: every version is a sub-folder holding ``model.keras`` and
 ``model.json``; ``current.json`` names the version in use (a pointer, never a copy),
-so switching back to an older model is one small atomic write. This module only
-moves files and JSON, so the GUI can list models without importing Keras.
+so switching back to an older model is one small atomic write. Adding a version and
+moving the pointer hold ``.lock`` in the store folder, so two processes never collide.
+A ``current.json`` that cannot be used is an error for the command line (``strict``),
+never a silent switch to the shipped default. This module only moves files and JSON,
+so the GUI can list models without importing Keras.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.data.masks import atomic_write_bytes, fsync_dir
+from model.data.locks import FileLock, LockedError
+from model.data.masks import atomic_write_bytes, fsync_dir, new_dir_mode
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "model.keras"
 META_NAME = "model.json"
 CURRENT_NAME = "current.json"
+LOCK_NAME = ".lock"
+LOCK_TIMEOUT_S = 30.0  # adding a version or moving the pointer takes well under a second
 MODELS_DIR_ENV = "CARVANA_MODELS_DIR"
 DEFAULT_THRESHOLD = 0.5
 SHIPPED_ALIAS = "default"  # `carvana models --use default`; shipped ids are "default-vNNN"
@@ -45,7 +51,26 @@ class ModelInfo:
 
     @property
     def threshold(self) -> float:
-        return float(self.meta.get("threshold", DEFAULT_THRESHOLD))
+        return meta_threshold(self.meta, meta_path_for(self.path))
+
+
+def meta_threshold(meta: dict, json_path: Path) -> float:
+    """The ``threshold`` of a model JSON: a number in (0, 1), else ModelStoreError naming
+    the file; absent (or null) means the default 0.5."""
+    value = meta.get("threshold")
+    if value is None:
+        return DEFAULT_THRESHOLD
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise ModelStoreError(
+            f"{json_path}: threshold {value!r} is not a number (use e.g. 0.5)"
+        ) from None
+    if not 0.0 < threshold < 1.0:
+        raise ModelStoreError(f"{json_path}: threshold {value!r} is not in (0, 1)")
+    return threshold
 
 
 def meta_path_for(model_path: Path) -> Path:
@@ -123,18 +148,46 @@ class ModelStore:
             raise ModelStoreError(f"{self.root}: no model version {version!r}")
         return info
 
+    @property
+    def pointer_path(self) -> Path:
+        return self.root / CURRENT_NAME
+
     def _read_pointer(self) -> tuple[ModelInfo | None, str]:
         """(the version ``current.json`` points at, or None; why, in words)."""
-        pointer = self.root / CURRENT_NAME
-        if not pointer.is_file():
-            return None, f"no {CURRENT_NAME} in {self.root}"
-        try:
-            version = json.loads(pointer.read_text(encoding="utf-8"))["version"]
-            return self.get(str(version)), f"{pointer} points at it"
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            why = f"{pointer} ignored: {exc}"
+        info, why, _ = self._pointer()
+        if info is None and self.pointer_path.exists():
             log.warning("%s", why)
-            return None, why
+        return info, why
+
+    def _pointer(self) -> tuple[ModelInfo | None, str, str | None]:
+        """(pointed version or None, why, the problem when current.json is unusable)."""
+        pointer = self.pointer_path
+        if not pointer.exists():
+            return None, f"no {CURRENT_NAME} in {self.root}", None
+        try:
+            data = json.loads(pointer.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or "version" not in data:
+                raise ValueError('expected {"version": "vNNN"}')
+            return self.get(str(data["version"])), f"{pointer} points at it", None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # ModelStoreError (no such version) is a ValueError too
+            problem = str(exc).replace(f"{self.root}: ", "")
+            return None, f"{pointer} ignored: {problem}", problem
+
+    def pointer_problem(self, advice: bool = True) -> str | None:
+        """Why ``current.json`` cannot be used (garbled, truncated, names a version that
+        is gone), as a sentence naming the file and (``advice``) the command-line fix;
+        None when it is fine or absent (then the shipped default is current by design)."""
+        problem = self._pointer()[2]
+        if problem is None:
+            return None
+        if not advice:
+            return f"{self.pointer_path} cannot be used ({problem})"
+        return (
+            f"{self.pointer_path} cannot be used ({problem}); choose a model with "
+            "`carvana models --use VERSION` (see `carvana models`), or pass --model FILE "
+            "(--model default for the shipped default)"
+        )
 
     def pointed(self) -> ModelInfo | None:
         """The version ``current.json`` points at; None when unset or the version is gone."""
@@ -144,8 +197,18 @@ class ModelStore:
         """The one answer to "which model is current": the pointer, else the shipped default."""
         return self.current_and_why()[0]
 
-    def current_and_why(self) -> tuple[ModelInfo | None, str]:
-        """The current model and why it is the one, e.g. for the CLI's "model ..." line."""
+    def current_and_why(self, strict: bool = False) -> tuple[ModelInfo | None, str]:
+        """The current model and why it is the one, e.g. for the CLI's "model ..." line.
+
+        ``strict`` (the command line): a ``current.json`` that exists but cannot be used
+        raises ModelStoreError naming it and the fix, instead of falling back to the
+        shipped default. Without it (the GUI, listings) the fallback is taken and ``why``
+        says so.
+        """
+        if strict:
+            problem = self.pointer_problem()
+            if problem is not None:
+                raise ModelStoreError(problem)
         info, why = self._read_pointer()
         if info is not None:
             return info, why
@@ -162,8 +225,18 @@ class ModelStore:
         """
         info = self.get(version)  # raises when it does not exist
         name = SHIPPED_ALIAS if is_shipped(info) else info.version
-        atomic_write_bytes(self.root / CURRENT_NAME, json.dumps({"version": name}).encode())
+        with self.lock():
+            atomic_write_bytes(self.root / CURRENT_NAME, json.dumps({"version": name}).encode())
         return info
+
+    def lock(self, timeout: float | None = None) -> FileLock:
+        """The store's short exclusive lock (``.lock`` in its folder): held while a version
+        is added or the pointer moves. Waits up to ``timeout`` s, then ModelStoreError."""
+        return _StoreLock(
+            self.root / LOCK_NAME,
+            what=f"the model store {self.root}",
+            timeout=LOCK_TIMEOUT_S if timeout is None else timeout,
+        )
 
     def _next_number(self) -> int:
         numbers = [0]
@@ -189,25 +262,38 @@ class ModelStore:
         meta.setdefault("threshold", DEFAULT_THRESHOLD)
         staging = Path(tempfile.mkdtemp(prefix=".adding-", dir=self.root))
         try:
+            os.chmod(staging, new_dir_mode())  # mkdtemp makes 0700: others could not read it
             shutil.copyfile(model_file, staging / MODEL_NAME)
             with open(staging / MODEL_NAME, "rb") as handle:
                 os.fsync(handle.fileno())
             write_model_meta(staging / MODEL_NAME, meta)
             suffix = f"-{_slug(label)}" if label and _slug(label) else ""
-            while True:
-                folder = self.root / f"v{self._next_number():03d}{suffix}"
-                try:
-                    os.rename(staging, folder)  # fails if a concurrent add took the name
-                    break
-                except OSError:
-                    if not folder.exists():
-                        raise
+            with self.lock():  # numbering and rename: one process at a time
+                while True:
+                    folder = self.root / f"v{self._next_number():03d}{suffix}"
+                    try:
+                        os.rename(staging, folder)  # fails if a concurrent add took the name
+                        break
+                    except OSError:
+                        if not folder.exists():
+                            raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         fsync_dir(self.root)
         log.info("added model version %s to %s", folder.name, self.root)
         return ModelInfo(version=folder.name, path=folder / MODEL_NAME, meta=meta)
+
+
+class _StoreLock(FileLock):
+    """FileLock whose "busy" error is a ModelStoreError (one error route for the store)."""
+
+    def acquire(self) -> FileLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return super().acquire()
+        except LockedError as exc:
+            raise ModelStoreError(str(exc)) from None
 
 
 def user_models_dir() -> Path:

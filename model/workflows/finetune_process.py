@@ -126,8 +126,10 @@ def run_request(
 
 def child_main() -> int:
     """Entry point of ``python -m model.workflows.finetune_process``."""
-    logging.basicConfig(
-        level=logging.INFO,
+    from model.framework_logs import verbose
+
+    logging.basicConfig(  # the parent's console: warnings only, unless --verbose/--debug
+        level=logging.INFO if verbose() else logging.WARNING,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s finetune-child %(name)s: %(message)s",
     )

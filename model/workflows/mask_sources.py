@@ -8,7 +8,10 @@ never passes a half-done scribble off as a person's finished work.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +63,29 @@ class ShownMasks:
         self.tally = SourceTally()
         self.unreviewed_ids: list[str] = []
         self._lock = threading.Lock()
+
+    def fingerprint(self, image_ids: Iterable[str]) -> str:
+        """Hash of the masks this lookup would hand out for ``image_ids``: each image's
+        shown source, state, revision and auto-mask version, read fresh from the store.
+
+        Any edit, review or new auto-mask bumps a row's revision, so a resumed export
+        whose fingerprint matches has no row made from an older mask.
+        """
+        if self.store is None:
+            return "no project"
+        self.store.refresh()  # another window or process may have saved since
+        rows = self.store.records()
+        parts = []
+        for image_id in sorted(set(image_ids)):
+            row = rows.get(image_id)
+            if row is None:
+                continue
+            source = lifecycle.shown_source(row)
+            if source is MaskSource.NONE or (source is MaskSource.AUTO and not self.include_auto):
+                continue
+            parts.append([image_id, str(source), str(row.state), row.revision, row.auto_version])
+        payload = json.dumps([self.include_auto, parts], default=str).encode()
+        return hashlib.sha256(payload).hexdigest()[:32]
 
     def __call__(self, record: ImageRecord) -> np.ndarray | None:
         return self.mask_of(record.image_id)

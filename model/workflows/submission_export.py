@@ -4,12 +4,18 @@ Rows go through SubmissionWriter, which keeps only the names already written, so
 images need no more memory than one batch. A hand-edited mask (override_mask) wins over
 the prediction. Unreadable images are skipped and listed in the result, never fatal.
 A cancelled or crashed export leaves its partial file; the next run with resume=True
-continues after the last complete row.
+continues after the last complete row, but only when it is the same export: the image
+set (names, sizes, times), the model file, TTA and the masks taken from the project
+(each image's state and revision) are fingerprinted beside the partial file, and a
+partial made any other way is started over. A finished CSV is always replaced.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +40,7 @@ class ExportResult:
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # unreadable images
     cancelled: bool = False
     seconds: float = 0.0
+    restarted: str | None = None  # why an unfinished earlier export was started over
 
     @property
     def complete(self) -> bool:
@@ -46,6 +53,66 @@ def submission_name(record: ImageRecord) -> str:
     return name if name.lower().endswith(".jpg") else f"{record.image_id}.jpg"
 
 
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def images_fingerprint(images: list[ImageRecord]) -> str:
+    """Hash of the image set: each submission name with its file's size and mtime."""
+    rows = []
+    for record in images:
+        try:
+            st = os.stat(record.path)
+            stamp = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            stamp = None  # unreadable now: skipped either way
+        rows.append([submission_name(record), stamp])
+    return _digest(sorted(rows, key=lambda row: row[0]))
+
+
+def model_fingerprint(model_file: Path | None, predictor) -> str:
+    """Hash of the model file's bytes (or, without a file, the predictor's name/meta),
+    plus the threshold the predictor applies."""
+    threshold = getattr(predictor, "threshold", None)
+    if model_file is not None and Path(model_file).is_file():
+        digest = hashlib.sha256()
+        with open(model_file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return _digest([digest.hexdigest(), threshold])
+    meta = getattr(predictor, "meta", None)
+    name = getattr(predictor, "name", type(predictor).__qualname__)
+    return _digest([str(name), threshold, meta if isinstance(meta, dict) else None])
+
+
+def masks_fingerprint(images: list[ImageRecord], override_mask: OverrideFn | None) -> str | None:
+    """Hash of where the hand-made/stored masks come from; None when it cannot be known."""
+    if override_mask is None:
+        return "none"
+    fingerprint = getattr(override_mask, "fingerprint", None)
+    if fingerprint is None:
+        return None  # a plain callable: its masks cannot be compared between runs
+    return fingerprint([r.image_id for r in images])
+
+
+def export_fingerprint(
+    images: list[ImageRecord],
+    predictor,
+    tta: bool,
+    override_mask: OverrideFn | None = None,
+    model_file: Path | None = None,
+) -> dict:
+    """What makes two exports the same export (recorded beside the .partial file)."""
+    masks = masks_fingerprint(images, override_mask)
+    return {
+        "images": images_fingerprint(images),
+        "model": model_fingerprint(model_file, predictor),
+        "tta": bool(tta),
+        # an unknowable mask source never matches, so such a partial file is started over
+        "masks": masks if masks is not None else f"unknown-{time.time_ns()}",
+    }
+
+
 def export_submission(
     images: list[ImageRecord],
     out_csv: Path,
@@ -55,15 +122,24 @@ def export_submission(
     resume: bool = True,
     on_progress: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    model_file: Path | None = None,
 ) -> ExportResult:
     """Write a submission for `images` with `predictor` (a model.nn.predictor.Predictor).
 
     on_progress gets {"done", "total", "images_per_s", "eta_s", "name"} after each image;
     should_stop() is polled after each image and stops with the partial file kept.
+    `model_file` (the predictor's .keras file) identifies the model for resuming;
+    `override_mask` should have a ``fingerprint(image_ids)`` (ShownMasks has) or an
+    unfinished export is never resumed. The result's `restarted` says why an unfinished
+    earlier export was started over.
     """
     started = time.perf_counter()
-    writer = SubmissionWriter(Path(out_csv), resume=resume)
+    fingerprint = export_fingerprint(images, predictor, tta, override_mask, model_file)
+    writer = SubmissionWriter(Path(out_csv), resume=resume, fingerprint=fingerprint)
     result = ExportResult(path=writer.partial_path, written=0, already_done=0, overridden=0)
+    result.restarted = writer.restart_reason
+    if result.restarted:
+        log.warning("%s: %s", writer.partial_path, result.restarted)
     report = on_progress or (lambda info: None)
     stop = should_stop or (lambda: False)
     total = len(images)

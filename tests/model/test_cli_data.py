@@ -28,7 +28,7 @@ def masks_dir(tmp_path):
 
 def test_masks_to_csv_then_csv_to_masks_round_trip(tmp_path, masks_dir, capsys):
     out = tmp_path / "out.csv"
-    assert main(["masks-to-csv", str(masks_dir), "-o", str(out)]) == 0
+    assert main(["masks-to-csv", str(masks_dir), "-o", str(out), "--size", "6x10"]) == 0
     assert "wrote 3 rows" in capsys.readouterr().out
     with out.open(newline="") as handle:
         rows = list(csv.reader(handle))

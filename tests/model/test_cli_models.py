@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from model.cli.main import main
+from model.cli.main import CliError, main
 from model.cli.network import resolve_model
 from model.store.versions import ModelStore, shipped_model_info, write_model_meta
 
@@ -82,9 +82,13 @@ def test_predict_says_which_model_and_why(tmp_path, fake_shipped, caplog):
     caplog.clear()
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "current.json").write_text('{"versi')  # truncated
-    assert resolve_model(None) == fake_shipped
-    assert "current.json ignored" in caplog.text
-    assert "model default-v005 (" in caplog.text
+    with pytest.raises(CliError, match=r"current\.json cannot be used.*carvana models --use"):
+        resolve_model(None)  # never a silent switch to the shipped default
+    with pytest.raises(CliError, match=r"current\.json cannot be used"):
+        resolve_model(str(tmp_path / "models"))  # a store folder: the same rule
+    assert resolve_model("default") == fake_shipped  # the fallback, asked for
+    assert "model default-v005 (asked for with --model default)" in caplog.text
+    (tmp_path / "models" / "current.json").unlink()
     caplog.clear()
     assert resolve_model(str(tmp_path / "models")) == fake_shipped  # a store folder
     assert "model default-v005 (" in caplog.text

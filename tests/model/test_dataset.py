@@ -188,9 +188,9 @@ def test_scanning_100k_names_lists_them_all_without_decoding(tmp_path):
 @pytest.mark.slow
 def test_real_kaggle_layout(carvana_data):
     layout = scan_folder(carvana_data)
-    assert layout.kind == "kaggle" and len(layout.images) == 1536
+    assert layout.kind == "kaggle" and len(layout.images) == 2496
     assert all(r.mask_path is not None for r in layout.images)
-    assert len({r.car_id for r in layout.images}) == 96
+    assert len({r.car_id for r in layout.images}) == 156
     assert layout.sample_submission is not None and layout.masks_csv is not None
     train, val = split_by_car(layout.images, val_fraction=0.1, seed=0)
-    assert len(val) == 16 * 10 and not {r.car_id for r in train} & {r.car_id for r in val}
+    assert len(val) == 16 * 16 and not {r.car_id for r in train} & {r.car_id for r in val}

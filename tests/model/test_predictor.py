@@ -111,7 +111,7 @@ def test_threshold_and_name_come_from_the_json(tiny_model, tmp_path):
     loaded = Predictor.load(copy)
     assert loaded.threshold == 0.3 and loaded.name == "v007" and loaded.input_size == (128, 128)
     write_model_meta(copy, {"threshold": 3})
-    with pytest.raises(ModelLoadError, match=r"named\.keras: threshold 3"):
+    with pytest.raises(ModelLoadError, match=r"named\.json: threshold 3 is not in"):
         Predictor.load(copy)
 
 

@@ -76,14 +76,14 @@ def test_interrupted_export_resumes_without_duplicates(tmp_path):
     assert not partial.exists()
 
 
-def test_resume_from_finished_file_and_no_resume(tmp_path):
+def test_a_finished_file_is_replaced_never_resumed_and_no_resume(tmp_path):
     out = tmp_path / "sub.csv"
     with SubmissionWriter(out) as writer:
         writer.write("a.jpg", "1 1")
     with SubmissionWriter(out) as writer:
-        assert writer.done == {"a.jpg"}
+        assert writer.done == set()  # a finished file is not an unfinished export
         writer.write("b.jpg", "1 1")
-    assert [n for n, _ in rows_of(out)] == ["a.jpg", "b.jpg"]
+    assert [n for n, _ in rows_of(out)] == ["b.jpg"]
     with SubmissionWriter(out, resume=False) as writer:
         assert writer.done == set()
         writer.write("c.jpg", "")
@@ -92,9 +92,10 @@ def test_resume_from_finished_file_and_no_resume(tmp_path):
 
 def test_resume_rejects_a_foreign_file(tmp_path):
     out = tmp_path / "sub.csv"
-    out.write_text("something,else\n")
+    (tmp_path / "sub.csv.partial").write_text("something,else\n")
     with pytest.raises(SubmissionError, match="header"):
         SubmissionWriter(out)
+    assert not (tmp_path / "sub.csv.lock").exists()  # the lock is released on failure
 
 
 def test_writer_rejects_bad_names(tmp_path):

@@ -29,3 +29,14 @@ class Tool:
 
     def cancel(self, canvas: MaskCanvas) -> None:
         """The tool is being switched away in the middle of a gesture."""
+
+    def hover(self, canvas: MaskCanvas, y: int, x: int) -> None:
+        """Pointer moved with no button held."""
+
+    def double_click(self, canvas: MaskCanvas, y: int, x: int) -> bool:
+        """A double click; True when the tool used it."""
+        return False
+
+    def key_press(self, canvas: MaskCanvas, key: int) -> bool:
+        """A key pressed on the canvas (``Qt.Key`` value); True when the tool used it."""
+        return False
