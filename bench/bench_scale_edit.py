@@ -113,7 +113,9 @@ def main() -> None:
             app.processEvents()
             time.sleep(0.001)
         timer.stop()
-        gaps += [1000 * (b - a) for a, b in itertools.pairwise(ticks)]
+        stroke_gaps = [1000 * (b - a) for a, b in itertools.pairwise(ticks)]
+        print(f"  stroke {stroke + 1}: largest gap {max(stroke_gaps):.0f} ms")
+        gaps += stroke_gaps
     window.close()
     gaps.sort()
     p99 = gaps[int(0.99 * (len(gaps) - 1))]

@@ -8,7 +8,6 @@ image open in the editor and every hand-edited or reviewed mask are left alone.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from carvana_gui.jobs.background_call import BackgroundCall
 from carvana_gui.jobs.model_worker import JobContext, ModelWorker
 from carvana_gui.jobs.runtime_tuning import lower_background_priority
 from carvana_gui.panels.finetune import format_eta
@@ -46,8 +46,6 @@ SELECTION_LABELS = {
     "stale": "Stale auto-masks (older model)",
 }
 
-BACKGROUND_COUNT_FROM = 5_000  # images: smaller folders are counted at once
-
 ModelSource = Callable[[], tuple[Path, str] | None]  # (model file, version name) or None
 
 
@@ -55,7 +53,6 @@ class BatchPanel(QWidget):
     """Selection, Start/Cancel, progress bar with images/s and ETA."""
 
     mask_saved = Signal(str)  # image id whose auto-mask was just written
-    counts_ready = Signal(object, object)  # BatchCounts, model version (from the count thread)
     batch_finished = Signal(object)  # BatchResult, or None when cancelled before a result
 
     def __init__(
@@ -70,9 +67,7 @@ class BatchPanel(QWidget):
         self.job_id: int | None = None
         self.result: BatchResult | None = None
         self._ids: list[str] = []
-        self._counting = False
-        self._count_again = False
-        self.counts_ready.connect(self._on_counts_ready)
+        self._recount = BackgroundCall(self)
 
         self.selection = QComboBox()
         for key, label in SELECTION_LABELS.items():
@@ -125,11 +120,7 @@ class BatchPanel(QWidget):
         return select_images(self.project, paths, self.selection_key(), version)
 
     def refresh_counts(self) -> None:
-        """Recount what each selection would predict.
-
-        A large folder is counted on a helper thread (its pure-Python loop yields the GIL
-        every few milliseconds), so an edit in a 100k-image folder never stalls the window.
-        """
+        """Recount what each selection would predict (a big folder on a helper thread)."""
         if self.project is None:
             self.counts_label.setText("Open a folder first.")
             self.start_button.setEnabled(False)
@@ -137,25 +128,11 @@ class BatchPanel(QWidget):
         source = self.model_source()
         version = source[1] if source else None
         records, ids = self.project.records(), self._ids
-        if len(ids) < BACKGROUND_COUNT_FROM:
-            self._show_counts(count_selections(records, ids, version), version)
-            return
-        if self._counting:
-            self._count_again = True
-            return
-        self._counting = True
-
-        def count() -> None:
-            self.counts_ready.emit(count_selections(records, ids, version), version)
-
-        threading.Thread(target=count, name="batch-counts", daemon=True).start()
-
-    def _on_counts_ready(self, counts: BatchCounts, version: str | None) -> None:
-        self._counting = False
-        self._show_counts(counts, version)
-        if self._count_again:
-            self._count_again = False
-            self.refresh_counts()
+        self._recount.request(
+            lambda: count_selections(records, ids, version),
+            lambda counts: self._show_counts(counts, version),
+            len(ids),
+        )
 
     def _show_counts(self, counts: BatchCounts, version: str | None) -> None:
         chosen = counts.for_selection(self.selection_key())

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from carvana_gui.jobs.background_call import BackgroundCall
 from carvana_gui.jobs.finetune_job import FinetuneJob
 from carvana_gui.jobs.model_worker import ModelWorker
 from carvana_gui.panels.training_plots import TrainingPlots
@@ -82,6 +83,16 @@ def summary_text(summary: DataSummary) -> str:
     return text
 
 
+def _summary(
+    project: ProjectStore | None, images: list[ImageRecord], settings: FinetuneSettings
+) -> DataSummary | None:
+    """What a run would use (no Qt: may run on a helper thread)."""
+    if project is None:
+        return None
+    sources = reviewed_sources(project, images)
+    return build_training_set(sources, settings.include_ground_truth, settings.seed).summary
+
+
 class FinetunePanel(QWidget):
     """Settings, Start/Cancel, live curves and the keep/reject decision."""
 
@@ -93,6 +104,8 @@ class FinetunePanel(QWidget):
         self.worker = worker  # not used to fine-tune: the run has a job of its own
         self.store = store
         self.project: ProjectStore | None = None
+        self._ground_truth_count = 0
+        self._recount = BackgroundCall(self)
         self.images: list[ImageRecord] = []
         self.job: FinetuneJob | None = None
         self.child_command: Sequence[str] | None = None  # tests: a fake child process
@@ -164,24 +177,30 @@ class FinetunePanel(QWidget):
     def set_data(self, project: ProjectStore | None, images: list[ImageRecord]) -> None:
         self.project = project
         self.images = list(images)
+        self._ground_truth_count = sum(1 for r in self.images if r.mask_path is not None)
         self.refresh_data()
 
     def training_summary(self) -> DataSummary | None:
-        """What a run would use now (cheap: the store's rows and file checks, no decoding)."""
-        if self.project is None:
-            return None
-        sources = reviewed_sources(self.project, self.images)
-        settings = self.settings()
-        return build_training_set(sources, settings.include_ground_truth, settings.seed).summary
+        """What a run would use now (the store's rows and file checks, no decoding)."""
+        return _summary(self.project, self.images, self.settings())
 
     def refresh_data(self) -> None:
-        summary = self.training_summary()
-        if summary is None:
+        """Recount the training set (a big folder on a helper thread: no stall after edits)."""
+        if self.project is None:
+            self._show_summary(None)
+            return
+        project, images, settings = self.project, self.images, self.settings()  # widgets: here
+        self._recount.request(
+            lambda: _summary(project, images, settings), self._show_summary, len(images)
+        )
+
+    def _show_summary(self, summary: DataSummary | None) -> None:
+        if summary is None or self.project is None:
             self.data_label.setText("Open a folder to fine-tune on its reviewed masks.")
             self.start_button.setEnabled(False)
             return
         text = summary_text(summary)
-        gt = sum(1 for r in self.images if r.mask_path is not None)
+        gt = self._ground_truth_count
         if gt and not self.use_ground_truth.isChecked():
             text += f"\n{gt} ground-truth masks available."
         base = self.base_model()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes import ThresholdPredictor, install_fake_predictor_module
+
 from model.cli.main import main
 from model.edits.project_store import ProjectStore
 from model.kaggle.rle import rle_decode
@@ -49,7 +49,7 @@ def _hand_mask(value_rows: slice) -> np.ndarray:
 
 
 def test_a_mask_edited_after_the_last_export_reaches_the_next_one(folder, tmp_path):
-    train, recs = folder
+    _, recs = folder
     store = ProjectStore(tmp_path / "data" / "train_edits")
     out = tmp_path / "s.csv"
     first = _hand_mask(slice(5, 20))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes import install_fake_predictor_module
+
 from model.cli.main import main
 from model.data.masks import atomic_write_bytes, write_mask
 from model.kaggle.submission import SubmissionWriter

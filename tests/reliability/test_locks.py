@@ -17,8 +17,8 @@ import textwrap
 import time
 
 import pytest
-
 from fakes import install_fake_predictor_module
+
 from model.cli.main import main
 from model.data.locks import FileLock, LockedError
 from model.kaggle.submission import SubmissionWriter, iter_rle_csv
@@ -75,7 +75,7 @@ def test_a_second_export_to_one_csv_is_refused_naming_the_file_and_holder(tmp_pa
 def test_two_writers_in_one_process_cannot_interleave_rows(tmp_path):
     out = tmp_path / "s.csv"
     first = SubmissionWriter(out)
-    with pytest.raises(LockedError, match="s.csv"):
+    with pytest.raises(LockedError, match=r"s\.csv"):
         SubmissionWriter(out)
     first.write("a.jpg", "1 1")
     first.close()
