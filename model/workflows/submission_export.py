@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data.dataset import ImageRecord
+from model.data.dataset import ImageRecord, split_submission_records
 from model.kaggle.submission import SubmissionWriter
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,14 @@ def export_submission(
     earlier export was started over.
     """
     started = time.perf_counter()
+    # Names a CSV row cannot hold (a comma...) are skipped and listed before any row is
+    # written; entries the folder scan left out (two files, one id) are listed too.
+    skipped_by_scan = list(getattr(images, "skipped", []))
+    images, bad_names = split_submission_records(images)
     fingerprint = export_fingerprint(images, predictor, tta, override_mask, model_file)
     writer = SubmissionWriter(Path(out_csv), resume=resume, fingerprint=fingerprint)
     result = ExportResult(path=writer.partial_path, written=0, already_done=0, overridden=0)
+    result.skipped.extend((Path(e.path), e.reason) for e in [*skipped_by_scan, *bad_names])
     result.restarted = writer.restart_reason
     if result.restarted:
         log.warning("%s: %s", writer.partial_path, result.restarted)
