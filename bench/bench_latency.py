@@ -14,6 +14,7 @@ the keep/reject decision. Settings, edits and models live in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -142,23 +143,18 @@ def run(args: argparse.Namespace) -> dict:
 
     events: list[tuple[float, str]] = []
 
-    def on_progress(job_id: int, info: dict) -> None:
-        if job_id != panel.job_id:
-            return
-        events.append(
-            (
-                time.perf_counter(),
-                f"{info.get('event')} {info.get('epoch', '')}/{info.get('batch', '')}",
-            )
-        )
-        if info.get("event") == "batch":
+    def on_event(info) -> None:
+        from model.workflows.finetune_events import Batch, Scoring, TrainingDone
+
+        events.append((time.perf_counter(), type(info).__name__))
+        if isinstance(info, Batch):
             state["training"] = True
             state["batches"] += 1
-            state["ips"] = info["images_per_s"]
+            state["ips"] = info.images_per_s
             if args.screenshots and state["batches"] == args.screenshot_batch:
                 _screenshots(window, panel, Path(args.screenshots))
                 ticks.append(math.nan)  # the grab is the benchmark's own stall: not counted
-        elif info.get("event") in ("done", "scoring"):
+        elif isinstance(info, TrainingDone | Scoring):
             state["training"] = False
 
     def on_finished(selection) -> None:
@@ -172,14 +168,15 @@ def run(args: argparse.Namespace) -> dict:
     painter = QTimer()
     painter.setInterval(STROKE_MS)
     painter.timeout.connect(on_stroke)
-    window.worker.progress.connect(on_progress)
     panel.run_finished.connect(on_finished)
     probe.start()
     painter.start()
     baseline = _baseline_gaps(app, state, ticks, strokes, args.baseline_seconds)
     started = time.perf_counter()
-    if panel.start() is None:
+    job = panel.start()
+    if job is None:
         raise RuntimeError(f"fine-tuning did not start: {panel.data_label.text()}")
+    job.event.connect(on_event)
     _pump(app, lambda: state["done"], args.timeout)
     wall = time.perf_counter() - started
     probe.stop()
@@ -225,7 +222,7 @@ def run(args: argparse.Namespace) -> dict:
         "stroke_median_ms": statistics.median(strokes) * 1000 if strokes else None,
         "stroke_max_ms": max(strokes) * 1000 if strokes else None,
         "worst_gaps_ms_after_event_at_s": worst_gaps,
-        "selection": state["selection"],
+        "selection": dataclasses.asdict(state["selection"]) if state["selection"] else None,
         "panel_status": panel.status_label.text(),
     }
     window.close()

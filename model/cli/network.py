@@ -214,7 +214,7 @@ def _augment(choice: str):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from model.nn.network import preset_size
-    from model.nn.training import TrainConfig
+    from model.nn.train_config import TrainConfig
 
     preset_size(args.preset)  # fail fast on a bad preset
     layout = scan_folder(args.data_dir)

@@ -21,7 +21,7 @@ import keras
 from model.data.masks import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from model.nn.training import TrainConfig
+    from model.nn.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -14,21 +14,17 @@ import contextlib
 import json
 import logging
 import math
-import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from model.data.dataset import ImageRecord, parse_image_name, split_by_car
 from model.nn.backend import accelerators, backend_name, data_parallel, set_mixed_precision
 from model.nn.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
 from model.nn.losses import CUSTOM_OBJECTS, LOSSES, dice_coef
-from model.nn.network import build_segnet, preset_size
-from model.nn.pipeline import Augment, MaskSequence
+from model.nn.network import build_segnet
+from model.nn.pipeline import MaskSequence
 from model.nn.shipping import to_float32
 from model.nn.train_callbacks import (
     BEST_NAME,
@@ -42,43 +38,9 @@ from model.nn.train_callbacks import (
 from model.nn.train_callbacks import LAST_NAME as LAST_NAME  # re-exported for callers
 from model.nn.train_callbacks import STATE_NAME as STATE_NAME
 from model.nn.train_callbacks import write_state as write_state
+from model.nn.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
-
-Pair = tuple[Path, Path | np.ndarray]
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs. `train_pairs`/`val_pairs` hold (image, mask) pairs."""
-
-    train_pairs: list[Pair]
-    val_pairs: list[Pair]
-    out_dir: Path
-    preset: str = "512x768"
-    width_multiplier: float = 0.5
-    epochs: int = 10
-    batch_size: int = 4
-    learning_rate: float = 1e-4
-    patience: int = 5
-    min_delta: float = 1e-4
-    augment: Augment | None = field(default_factory=Augment)
-    base_model: Path | None = None  # fine-tune from here instead of a fresh network
-    # Start from these weights, rebuilt at this run's preset: the network is fully
-    # convolutional, so weights learnt at 256x384 fit 512x768 (progressive resizing).
-    init_weights: Path | None = None
-    resume: bool = True
-    seed: int = 0
-    workers: int = 2
-    cache: bool = True
-    mixed_precision: bool = False
-    loss: str = "bce-dice"  # a key of model.nn.losses.LOSSES
-    tensorboard: bool = True
-    distribute: bool = False  # data parallel over all devices (MirroredStrategy/DataParallel)
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return preset_size(self.preset)
 
 
 @dataclass
@@ -287,84 +249,6 @@ def train(
             {"event": "done", "cancelled": result.cancelled, "best_val_dice": result.best_val_dice}
         )
     return result
-
-
-def split_pairs_by_car(
-    pairs: Sequence[Pair], val_fraction: float = 0.2, seed: int = 0
-) -> tuple[list[Pair], list[Pair]]:
-    """(train, val) pairs with all angles of a car on one side; val is empty with one car."""
-    records = []
-    for index, (image, _) in enumerate(pairs):
-        stem, car_id, angle = parse_image_name(Path(image).name)
-        # The index keeps ids unique (two folders may hold the same name) and maps back.
-        records.append(ImageRecord(f"{stem}\0{index}", Path(image), car_id, angle))
-    train_records, val_records = split_by_car(records, val_fraction, seed)
-
-    def back(rs: list[ImageRecord]) -> list[Pair]:
-        return [pairs[int(r.image_id.rsplit("\0", 1)[1])] for r in rs]
-
-    return back(train_records), back(val_records)
-
-
-def finetune_config(
-    base_model: Path,
-    pairs: Sequence[Pair],
-    out_dir: Path | None = None,
-    *,
-    epochs: int = 5,
-    batch_size: int = 2,
-    learning_rate: float = 5e-5,
-    val_fraction: float = 0.2,
-    patience: int = 3,
-    min_delta: float = 1e-4,
-    seed: int = 0,
-    workers: int = 2,
-    augment: Augment | None = None,
-    tensorboard: bool = False,
-) -> TrainConfig:
-    """The run that continues `base_model` on corrected (image, mask) pairs.
-
-    Pairs are split by car for validation when they cover at least two cars; otherwise the
-    training loss picks the best epoch. `out_dir` defaults to a new temporary folder.
-    """
-    if not pairs:
-        raise ValueError("fine-tuning needs at least one (image, mask) pair")
-    train_pairs, val_pairs = split_pairs_by_car(pairs, val_fraction, seed)
-    if not val_pairs:
-        log.info("fine-tuning on %d images of one car: no validation split", len(train_pairs))
-    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="finetune-"))
-    return TrainConfig(
-        train_pairs=train_pairs,
-        val_pairs=val_pairs,
-        out_dir=out,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        patience=patience,
-        min_delta=min_delta,
-        augment=augment if augment is not None else Augment(),
-        base_model=Path(base_model),
-        resume=False,
-        seed=seed,
-        workers=workers,
-        tensorboard=tensorboard,
-    )
-
-
-def finetune(
-    base_model: Path,
-    pairs: Sequence[Pair],
-    out_dir: Path | None = None,
-    *,
-    on_progress: ProgressFn | None = None,
-    should_stop: StopFn | None = None,
-    **options,
-) -> TrainResult:
-    """Continue training `base_model` on corrected (image, mask) pairs (see finetune_config).
-
-    Masks may be files or in-memory uint8 arrays (the GUI's edited masks).
-    """
-    return train(finetune_config(base_model, pairs, out_dir, **options), on_progress, should_stop)
 
 
 def _finite_or_none(value: float) -> float | None:

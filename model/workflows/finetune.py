@@ -425,7 +425,7 @@ def run_finetune(
     if stop():
         return nothing("cancelled before training: nothing stored")
     emit(Phase("loading", "loading data and model"))
-    from model.nn.training import TrainConfig  # keras: only in the worker / child / CLI
+    from model.nn.train_config import TrainConfig  # keras: only in the worker / child / CLI
 
     if stop():
         return nothing("cancelled while loading: nothing stored")

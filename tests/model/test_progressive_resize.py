@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from model.cli.main import main
-from model.nn.training import TrainConfig, load_keras_model, train
+from model.nn.train_config import TrainConfig
+from model.nn.training import load_keras_model, train
 from tiny_carvana import make_image_folder, records, save_tiny_model
 
 

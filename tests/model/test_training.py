@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,17 +14,15 @@ from model.kaggle.metrics import dice
 from model.nn.network import build_segnet
 from model.nn.predictor import Predictor
 from model.nn.shipping import save_float16
+from model.nn.train_config import TrainConfig
 from model.nn.training import (
     BEST_NAME,
     LAST_NAME,
     STATE_NAME,
-    TrainConfig,
-    finetune,
     run_meta,
-    split_pairs_by_car,
     train,
 )
-from tiny_carvana import car_id, make_image_folder, records, save_tiny_model
+from tiny_carvana import make_image_folder, records, save_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -87,33 +84,26 @@ def test_cancel_within_one_batch_keeps_weights_and_a_rerun_resumes(tiny_data, tm
     assert len(resumed.history["loss"]) == 2
 
 
-def test_split_pairs_by_car_keeps_angles_together():
-    pairs = [
-        (Path(f"{car_id(c)}_{a:02d}.jpg"), Path("m.gif")) for c in range(1, 6) for a in (1, 2, 3)
-    ]
-    train_pairs, val_pairs = split_pairs_by_car(pairs, val_fraction=0.4, seed=1)
-    assert len(train_pairs) + len(val_pairs) == 15 and val_pairs
-    cars = lambda ps: {p[0].name.split("_")[0] for p in ps}  # noqa: E731
-    assert not cars(train_pairs) & cars(val_pairs)
-    one_car = [(Path(f"{car_id(1)}_{a:02d}.jpg"), Path("m.gif")) for a in (1, 2)]
-    assert split_pairs_by_car(one_car) == (one_car, [])
-
-
 @pytest.mark.slow
-def test_finetune_on_in_memory_masks_splits_by_car_and_stops_early(tiny_data, tmp_path):
+def test_continuing_a_model_on_in_memory_masks_stops_early(tiny_data, tmp_path):
     base = save_tiny_model(tmp_path / "base.keras")
-    pairs = [(image, read_mask(mask)) for image, mask in tiny_data]  # GUI: edited arrays
-    result = finetune(
-        base,
-        pairs,
-        tmp_path / "ft",
+    pairs = [(image, read_mask(mask)) for image, mask in tiny_data]  # edited arrays
+    val_car = pairs[0][0].name.split("_")[0]
+    config = TrainConfig(
+        train_pairs=[p for p in pairs if not p[0].name.startswith(val_car)],
+        val_pairs=[p for p in pairs if p[0].name.startswith(val_car)],
+        out_dir=tmp_path / "ft",
+        preset="128x128",
         epochs=4,
         batch_size=2,
         patience=1,
         min_delta=100.0,
-        val_fraction=0.34,
+        base_model=base,
+        resume=False,
         workers=1,
+        tensorboard=False,
     )
+    result = train(config)
     # Nothing improves val_loss by 100: epoch 1 sets the best (from inf), epoch 2 stops.
     assert result.stopped_early and result.epochs_run == 2
     assert "val_loss" in result.history  # two of three cars trained, one validated
