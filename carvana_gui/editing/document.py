@@ -53,7 +53,9 @@ class MaskDocument(QObject):
             self.end()
         self.read_only = read_only
         self.image_id = image_id
-        self.mask = np.ascontiguousarray(mask, dtype=np.uint8)
+        mask = np.ascontiguousarray(mask, dtype=np.uint8)
+        # The document edits in place: never a read-only buffer (a decoded image's memory).
+        self.mask = mask if mask.flags.writeable else mask.copy()
         history = self._histories.pop(image_id, None) or UndoHistory()
         self._histories[image_id] = history
         while len(self._histories) > MAX_HISTORIES:

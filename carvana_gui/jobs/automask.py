@@ -129,7 +129,6 @@ class AutoMaskController(QObject):
         def job(ctx: JobContext) -> AutoMaskResult:
             started = time.perf_counter()
             predictor = ctx.predictor(model.path)
-            ctx.report({"event": "predict", "image_id": image_id})
             prediction = predictor.predict(image, tta=tta)
             return AutoMaskResult(
                 image_id,

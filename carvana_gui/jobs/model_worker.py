@@ -1,8 +1,8 @@
-"""The one background thread that runs model work (inference, fine-tuning, imports).
+"""The one background thread that runs in-process model work (inference, batch, export, imports).
 
 Keras models must not be used from two threads at once, and TensorFlow takes seconds
 to import, so all of that happens here, one job at a time, off the GUI thread. A job is
-a plain callable ``fn(ctx) -> result``; ``ctx.report(dict)`` sends progress and
+a plain callable ``fn(ctx) -> result``; ``ctx.report(event)`` sends a typed progress event and
 ``ctx.should_stop()`` polls cooperative cancellation. Loaded predictors are cached
 inside this thread (``ctx.predictor(path)``), so a model is loaded once.
 """

@@ -41,13 +41,24 @@ from model.data.dataset import list_images
 from model.data.masks import image_size
 from model.edits.project_store import ProjectStore, default_project_dir
 from model.kaggle.submission import SubmissionReport, iter_rle_csv, validate_submission
-from model.workflows.mask_export import FORMATS, MaskExportResult, export_masks
+from model.workflows.mask_export import (
+    FORMATS,
+    MaskExportProgress,
+    MaskExportResult,
+    export_masks,
+)
 from model.workflows.mask_sources import ShownMasks
+from model.workflows.submission_export import ExportProgress
 
 log = logging.getLogger(__name__)
 
 ModelSource = Callable[[], tuple[Path, str] | None]
 SAMPLE_NAME = "sample_submission.csv"
+
+
+@dataclass(frozen=True)
+class Validating:
+    """Progress event: every row written, the CSV is being validated."""
 
 
 @dataclass
@@ -138,16 +149,13 @@ def run_submission_job(
     )
     if result.cancelled:
         outcome = SubmissionOutcome(result, None, None, "not checked", lookup)
-        ctx.report({"event": "submission", "outcome": outcome})
         return outcome
-    ctx.report({"event": "validating"})
+    ctx.report(Validating())
     from model.workflows.submission_export import submission_name
 
     sample, note = find_sample(folder, {submission_name(r) for r in records})
     report = validate_submission(result.path, sample, image_size(records[0].path))
-    outcome = SubmissionOutcome(result, report, sample, note, lookup)
-    ctx.report({"event": "submission", "outcome": outcome})
-    return outcome
+    return SubmissionOutcome(result, report, sample, note, lookup)
 
 
 class MaskExportThread(QThread):
@@ -278,6 +286,7 @@ class ExportDialog(QDialog):
         self.resize(640, 520)
 
         worker.progress.connect(self._on_progress)
+        worker.finished.connect(self._on_result)  # before _on_job_end forgets the job id
         worker.finished.connect(self._on_job_end)
         worker.cancelled.connect(self._on_job_end)
         worker.errored.connect(self._on_errored)
@@ -343,24 +352,26 @@ class ExportDialog(QDialog):
         self._busy(True)
         return self.job_id
 
-    def _on_progress(self, job_id: int, info: dict) -> None:
+    def _on_progress(self, job_id: int, info: object) -> None:
         if job_id != self.job_id:
             return
-        if "done" in info and "total" in info:
-            self.progress_bar.setRange(0, info["total"])
-            self.progress_bar.setValue(info["done"])
+        if isinstance(info, ExportProgress):
+            self.progress_bar.setRange(0, info.total)
+            self.progress_bar.setValue(info.done)
             self.status_label.setText(
-                f"{info['done']}/{info['total']} — {info['images_per_s']:.2f} images/s, "
-                f"ETA {format_eta(info['eta_s'])}"
+                f"{info.done}/{info.total} — {info.images_per_s:.2f} images/s, "
+                f"ETA {format_eta(info.eta_s)}"
             )
-        elif info.get("event") == "validating":
+        elif isinstance(info, Validating):
             self.progress_bar.setRange(0, 0)
             self.status_label.setText("Validating the CSV…")
-        elif info.get("event") == "submission":
-            outcome = info["outcome"]
-            self.report.setPlainText(submission_report_text(outcome))
-            self.status_label.setText("Cancelled." if outcome.result.cancelled else "Finished.")
-            self.export_finished.emit(outcome)
+
+    def _on_result(self, job_id: int, outcome: object) -> None:
+        if job_id != self.job_id or not isinstance(outcome, SubmissionOutcome):
+            return
+        self.report.setPlainText(submission_report_text(outcome))
+        self.status_label.setText("Cancelled." if outcome.result.cancelled else "Finished.")
+        self.export_finished.emit(outcome)
 
     def _on_job_end(self, job_id: int, *_: object) -> None:
         if job_id == self.job_id:
@@ -410,9 +421,9 @@ class ExportDialog(QDialog):
             return [r.image_id for r in list_images(self.image_folder)]
         return sorted(self.project.records()) if self.project else []
 
-    def _on_mask_progress(self, info: dict) -> None:
-        self.progress_bar.setValue(info["done"])
-        self.status_label.setText(f"{info['done']}/{info['total']} masks")
+    def _on_mask_progress(self, info: MaskExportProgress) -> None:
+        self.progress_bar.setValue(info.done)
+        self.status_label.setText(f"{info.done}/{info.total} masks")
 
     def _on_masks_done(self, result: MaskExportResult | None, error: str = "") -> None:
         if self.mask_thread is not None:

@@ -314,8 +314,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
     with cooperative_interrupt() as stop, _bar(len(records), "export", "img") as bar:
 
-        def on_progress(info: dict) -> None:
-            bar.n = info["done"]
+        def on_progress(info) -> None:  # an ExportProgress
+            bar.n = info.done
             bar.refresh()
 
         try:

@@ -24,7 +24,18 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("png", "gif")
 
-ProgressFn = Callable[[dict], None]
+
+@dataclass(frozen=True)
+class MaskExportProgress:
+    """One image done: ``source`` is its state ("reviewed", "auto"...) or "missing"."""
+
+    done: int
+    total: int
+    image_id: str
+    source: str
+
+
+ProgressFn = Callable[[MaskExportProgress], None]
 StopFn = Callable[[], bool]
 
 
@@ -71,7 +82,7 @@ def export_masks(
     """Write one mask per image id into ``out_dir``: the mask each image shows.
 
     ``include_auto=False`` exports only what people corrected (e.g. to share training data).
-    on_progress gets {"done", "total", "image_id", "source"} after every file.
+    on_progress gets a MaskExportProgress after every file.
     """
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -97,8 +108,6 @@ def export_masks(
         else:
             write_mask(out_dir / export_file_name(image_id, fmt), mask)
         if on_progress is not None:
-            on_progress(
-                {"done": done, "total": len(ordered), "image_id": image_id, "source": source}
-            )
+            on_progress(MaskExportProgress(done, len(ordered), image_id, source))
     log.info("mask export: %s", result.summary())
     return result

@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 OverrideFn = Callable[[ImageRecord], "np.ndarray | None"]
 
 
+@dataclass(frozen=True)
+class ExportProgress:
+    """One image written (or skipped) by a submission export."""
+
+    done: int
+    total: int
+    images_per_s: float
+    eta_s: float
+    name: str
+
+
 @dataclass
 class ExportResult:
     path: Path  # the finished CSV, or the .partial file when cancelled
@@ -120,13 +131,13 @@ def export_submission(
     tta: bool = False,
     override_mask: OverrideFn | None = None,
     resume: bool = True,
-    on_progress: Callable[[dict], None] | None = None,
+    on_progress: Callable[[ExportProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     model_file: Path | None = None,
 ) -> ExportResult:
     """Write a submission for `images` with `predictor` (a model.nn.predictor.Predictor).
 
-    on_progress gets {"done", "total", "images_per_s", "eta_s", "name"} after each image;
+    on_progress gets an ExportProgress after each image;
     should_stop() is polled after each image and stops with the partial file kept.
     `model_file` (the predictor's .keras file) identifies the model for resuming;
     `override_mask` should have a ``fingerprint(image_ids)`` (ShownMasks has) or an
@@ -173,7 +184,7 @@ def export_submission(
             elapsed = time.perf_counter() - started
             rate = predicted / elapsed if elapsed > 0 else 0.0
             eta = (total - done) / rate if rate > 0 else float("nan")
-            report({"done": done, "total": total, "images_per_s": rate, "eta_s": eta, "name": name})
+            report(ExportProgress(done, total, rate, eta, name))
 
         def skip(path: Path, exc: Exception) -> None:
             log.warning("skipping unreadable image %s: %s", path, exc)

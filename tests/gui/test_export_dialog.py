@@ -117,8 +117,10 @@ def test_cancel_then_resume_gives_a_complete_valid_csv(setup, qtbot):
     dialog, _, recs, _, _ = setup
     seen = []
 
+    from model.workflows.submission_export import ExportProgress
+
     def cancel_on_first(_job, info):
-        if "done" in info and not seen:
+        if isinstance(info, ExportProgress) and not seen:
             seen.append(info)
             dialog.cancel()
 

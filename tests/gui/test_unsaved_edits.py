@@ -163,3 +163,24 @@ def test_a_stored_mask_that_does_not_fit_is_never_overwritten(qtbot, window, bro
     assert window.document.read_only is None
     drag(qtbot, window, [(10, 30), (120, 30)])
     assert window.document.mask[30, 10:120].all()
+
+
+def test_a_stored_mask_decoded_into_read_only_memory_can_still_be_painted(
+    qtbot, window, monkeypatch
+):
+    """read_mask may hand back a decoded image's read-only buffer (a 0/1 GIF): the first
+    stroke on such a mask raised "assignment destination is read-only"."""
+    project = window.session.project
+    real = project.load_for_editing
+
+    def read_only_mask(image_id):
+        mask = real(image_id)
+        mask = np.zeros((96, 144), np.uint8) if mask is None else mask
+        mask.setflags(write=False)
+        return mask
+
+    monkeypatch.setattr(project, "load_for_editing", read_only_mask)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_D)
+    window.canvas.set_brush_size(7)
+    drag(qtbot, window, [(10, 30), (120, 30)])
+    assert window.document.mask[30, 10:120].all()

@@ -39,6 +39,7 @@ def test_train_stores_a_current_version_with_its_json(trained):
     assert (models / "runs" / "128x128-w0.125-s0" / "best.keras").is_file()
 
 
+@pytest.mark.slow
 def test_rerunning_train_resumes_the_same_run(trained, capsys):
     _, _, _, models, args = trained
     more = [*args]
@@ -295,6 +296,7 @@ def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
     assert "300x300" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_augment_choice_reaches_the_run(trained, tmp_path):
     root, *_ = trained
     args = ["train", str(root / "data"), "--preset", "128x128", "--width", "0.125"]

@@ -78,7 +78,7 @@ def test_export_writes_every_readable_image_and_overrides_win(tmp_path):
     expected = (read_image(other.path)[..., 0] > 150).astype(np.uint8)
     np.testing.assert_array_equal(rle_decode(rows[other.name], IMAGE_HW), expected)
     assert validate_submission(result.path, shape=IMAGE_HW).ok
-    assert progress[-1]["done"] == progress[-1]["total"] == len(recs)
+    assert progress[-1].done == progress[-1].total == len(recs)
     assert read_mask(other.mask_path).shape == IMAGE_HW
 
 

@@ -51,7 +51,7 @@ def test_edited_only_and_progress_order(tmp_path):
         tmp_path / "out",
         "png",
         include_auto=False,
-        on_progress=lambda info: seen.append((info["image_id"], info["source"])),
+        on_progress=lambda info: seen.append((info.image_id, info.source)),
     )
     assert seen == [("car_01", "edited"), ("car_02", "missing")]  # people's masks first
     assert result.written == 1

@@ -44,6 +44,7 @@ def _config(pairs, out, **kw):
     return TrainConfig(train_pairs=pairs[:4], val_pairs=pairs[4:], out_dir=out, **defaults)
 
 
+@pytest.mark.slow
 def test_loss_drops_and_checkpoints_state_and_logs_are_written(tiny_data, tmp_path):
     keras.utils.set_random_seed(0)
     events = []
