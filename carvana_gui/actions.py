@@ -307,10 +307,16 @@ def show_shortcuts(parent: QMainWindow) -> QMessageBox:
     return box
 
 
-def show_about(parent: QWidget) -> None:
-    QMessageBox.about(
-        parent,
-        "Carvana Masks",
+def about_text() -> str:
+    """Help → About: what the app does, and where its log file is (to send with a report)."""
+    from carvana_gui.log_file import log_path
+
+    return (
         "Auto-mask car photos with a SegNet-style network, touch the masks up with "
-        "brush, bucket and lasso, and export Kaggle RLE submissions.",
+        "brush, bucket and lasso, and export Kaggle RLE submissions.\n\n"
+        f"Errors and warnings are logged to:\n{log_path()}"
     )
+
+
+def show_about(parent: QWidget) -> None:
+    QMessageBox.about(parent, "Carvana Masks", about_text())

@@ -99,6 +99,15 @@ class WindowState:
         self.settings.setValue("last_folder", folder)
         self.settings.sync()
 
+    def last_export_dir(self) -> str | None:
+        """Where the person last exported to (the export dialog proposes it again)."""
+        value = self.settings.value("last_export_dir")
+        return str(value) if value else None
+
+    def set_last_export_dir(self, folder: str) -> None:
+        self.settings.setValue("last_export_dir", folder)
+        self.settings.sync()
+
     def last_folder(self) -> str | None:
         value = self.settings.value("last_folder")
         return str(value) if value else None

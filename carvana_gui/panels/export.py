@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QStandardPaths, QThread, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from carvana_gui.jobs.model_worker import JobContext, ModelWorker
 from carvana_gui.jobs.runtime_tuning import lower_background_priority
 from carvana_gui.panels.finetune import format_eta
+from carvana_gui.settings import WindowState
 from model.data.dataset import list_images
 from model.data.masks import image_size
 from model.edits.project_store import ProjectStore, default_project_dir
@@ -68,6 +69,22 @@ class SubmissionOutcome:
     sample: Path | None
     note: str
     shown: ShownMasks | None = None  # where the stored masks came from
+
+
+@dataclass(frozen=True)
+class SubmissionDone:
+    """Progress event: the export ended (finished or cancelled) with this outcome."""
+
+    outcome: SubmissionOutcome
+
+
+def default_export_dir(state: WindowState | None) -> Path:
+    """The last export folder, else the user's documents folder (else home)."""
+    last = state.last_export_dir() if state is not None else None
+    if last and Path(last).is_dir():
+        return Path(last)
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(documents) if documents and Path(documents).is_dir() else Path.home()
 
 
 def find_sample(folder: Path, names: set[str]) -> tuple[Path | None, str]:
@@ -149,13 +166,16 @@ def run_submission_job(
     )
     if result.cancelled:
         outcome = SubmissionOutcome(result, None, None, "not checked", lookup)
+        ctx.report(SubmissionDone(outcome))  # a cancelled job's result is not delivered
         return outcome
     ctx.report(Validating())
     from model.workflows.submission_export import submission_name
 
     sample, note = find_sample(folder, {submission_name(r) for r in records})
     report = validate_submission(result.path, sample, image_size(records[0].path))
-    return SubmissionOutcome(result, report, sample, note, lookup)
+    outcome = SubmissionOutcome(result, report, sample, note, lookup)
+    ctx.report(SubmissionDone(outcome))
+    return outcome
 
 
 class MaskExportThread(QThread):
@@ -207,9 +227,11 @@ class ExportDialog(QDialog):
         project: ProjectStore | None = None,
         image_folder: Path | None = None,
         parent: QWidget | None = None,
+        state: WindowState | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export")
+        self.state = state
         self.worker = worker
         self.model_source = model_source
         self.project = project
@@ -219,9 +241,8 @@ class ExportDialog(QDialog):
         self._started = 0.0
 
         self.folder_edit = QLineEdit(str(image_folder or ""))
-        self.csv_edit = QLineEdit(
-            str(image_folder.parent / "submission.csv") if image_folder else ""
-        )
+        out = default_export_dir(state)  # never inside the dataset folder
+        self.csv_edit = QLineEdit(str(out / "submission.csv"))
         self.tta = QCheckBox("Flip test-time augmentation")
         self.resume = QCheckBox("Resume an interrupted export")
         self.resume.setToolTip(
@@ -243,9 +264,7 @@ class ExportDialog(QDialog):
         form.addRow(QLabel("Each image gets the mask the editor shows; the others are predicted."))
         form.addRow(self.submit_button)
 
-        default_masks = (
-            (image_folder.parent / f"{image_folder.name}_export") if image_folder else ""
-        )
+        default_masks = out / (f"{image_folder.name}_masks" if image_folder else "masks")
         self.masks_edit = QLineEdit(str(default_masks))
         self.format = QComboBox()
         self.format.addItems([f.upper() for f in FORMATS])
@@ -286,7 +305,6 @@ class ExportDialog(QDialog):
         self.resize(640, 520)
 
         worker.progress.connect(self._on_progress)
-        worker.finished.connect(self._on_result)  # before _on_job_end forgets the job id
         worker.finished.connect(self._on_job_end)
         worker.cancelled.connect(self._on_job_end)
         worker.errored.connect(self._on_errored)
@@ -321,6 +339,10 @@ class ExportDialog(QDialog):
         root = default_project_dir(folder)
         return ProjectStore(root) if root.is_dir() else None
 
+    def _remember(self, folder: Path) -> None:
+        if self.state is not None and folder.is_dir():
+            self.state.set_last_export_dir(str(folder))
+
     def _busy(self, on: bool) -> None:
         self.submit_button.setEnabled(not on)
         self.masks_button.setEnabled(not on)
@@ -328,6 +350,7 @@ class ExportDialog(QDialog):
 
     def start_submission(self) -> int | None:
         folder, out_csv = Path(self.folder_edit.text()), Path(self.csv_edit.text())
+        self._remember(out_csv.parent)
         source = self.model_source()
         problem = None
         if source is None:
@@ -365,10 +388,10 @@ class ExportDialog(QDialog):
         elif isinstance(info, Validating):
             self.progress_bar.setRange(0, 0)
             self.status_label.setText("Validating the CSV…")
+        elif isinstance(info, SubmissionDone):
+            self._show_outcome(info.outcome)
 
-    def _on_result(self, job_id: int, outcome: object) -> None:
-        if job_id != self.job_id or not isinstance(outcome, SubmissionOutcome):
-            return
+    def _show_outcome(self, outcome: SubmissionOutcome) -> None:
         self.report.setPlainText(submission_report_text(outcome))
         self.status_label.setText("Cancelled." if outcome.result.cancelled else "Finished.")
         self.export_finished.emit(outcome)
@@ -400,6 +423,7 @@ class ExportDialog(QDialog):
             return False
         ids = sorted(self.project_image_ids())
         out_dir = Path(self.masks_edit.text())
+        self._remember(out_dir.parent)
         thread = MaskExportThread(
             self.project,
             ids,

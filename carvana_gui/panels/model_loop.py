@@ -152,7 +152,9 @@ class ModelLoop:
         w = self.window
         folder, project = w.session.image_folder, w.session.project
         if self.export_dialog is None or self.export_dialog.project is not project:
-            self.export_dialog = ExportDialog(w.worker, self.active_model, project, folder, w)
+            self.export_dialog = ExportDialog(
+                w.worker, self.active_model, project, folder, w, state=w.state
+            )
         self.export_dialog.show()
         return self.export_dialog
 

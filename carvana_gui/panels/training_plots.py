@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from model.workflows.finetune_events import Batch, Epoch
 
 REDRAW_MS = 500
+BACKGROUND, FOREGROUND, AXIS = "#23272e", "#dfe5ec", "#7d8794"  # resources/style.qss colours
 SMOOTHING = 0.9  # exponential moving average of the batch loss
 
 
@@ -25,9 +26,9 @@ class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
+        self.view.setBackground(BACKGROUND)  # the window's dark theme (resources/style.qss)
         self.loss_plot = self.view.addPlot(row=0, col=0, title="Loss")
-        self.loss_plot.addLegend(offset=(-5, 5))
+        self.loss_plot.addLegend(offset=(-5, 5), labelTextColor=FOREGROUND, brush=(35, 39, 46, 200))
         self.loss_plot.setLabel("bottom", "epoch")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
         self.loss_plot.getAxis("bottom").enableAutoSIPrefix(False)
@@ -35,19 +36,36 @@ class TrainingPlots(QWidget):
         self.dice_plot.setLabel("bottom", "epoch")
         self.dice_plot.showGrid(x=True, y=True, alpha=0.3)
         self.dice_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        for plot in (self.loss_plot, self.dice_plot):
+            plot.setTitle(plot.titleLabel.text, color=FOREGROUND)
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setPen(pg.mkPen(AXIS))
+                axis.setTextPen(pg.mkPen(FOREGROUND))
         self.dice_plot.setYRange(0.0, 1.0, padding=0.02)  # Dice lives in [0, 1]: keep the scale
         self.dice_plot.enableAutoRange(y=False)
         self.batch_curve = self.loss_plot.plot(
-            pen=pg.mkPen((150, 150, 220), width=1), name="batch loss (smoothed)"
+            pen=pg.mkPen((140, 150, 190), width=1), name="batch loss (smoothed)"
         )
         self.train_curve = self.loss_plot.plot(
-            pen=pg.mkPen((30, 60, 200), width=2), symbol="o", symbolSize=6, name="train loss"
+            pen=pg.mkPen((90, 160, 255), width=2),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush=(90, 160, 255),
+            name="train loss",
         )
         self.val_curve = self.loss_plot.plot(
-            pen=pg.mkPen((220, 110, 0), width=2), symbol="s", symbolSize=6, name="select loss"
+            pen=pg.mkPen((255, 170, 60), width=2),
+            symbol="s",
+            symbolSize=6,
+            symbolBrush=(255, 170, 60),
+            name="select loss",
         )
         self.dice_curve = self.dice_plot.plot(
-            pen=pg.mkPen((20, 150, 60), width=2), symbol="o", symbolSize=6
+            pen=pg.mkPen((80, 200, 120), width=2),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush=(80, 200, 120),
         )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -137,3 +137,10 @@ def test_window_flags_are_accepted(flag):
 
     args = parse_args([flag])
     assert args.verbose or args.debug
+
+
+def test_help_about_names_the_log_file(tmp_path, monkeypatch):
+    from carvana_gui.actions import about_text
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert str(tmp_path / "state" / "carvana-gui" / "carvana-gui.log") in about_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -27,6 +28,7 @@ def setup(tmp_path, qtbot):
     worker = ModelWorker()
     dialog = ExportDialog(worker, lambda: (model, "v002"), project, train)
     qtbot.addWidget(dialog)
+    dialog.csv_edit.setText(str(tmp_path / "out" / "submission.csv"))
     yield dialog, project, records(train), model, tmp_path
     worker.shutdown()
 
@@ -135,3 +137,25 @@ def test_cancel_then_resume_gives_a_complete_valid_csv(setup, qtbot):
     outcome = second.args[0]
     assert outcome.result.already_done >= 1  # resumed, not restarted
     assert outcome.report.ok and len(_rows(dialog.csv_edit.text())) == len(recs)
+
+
+def test_export_proposes_the_last_export_folder_never_the_dataset(setup, tmp_path):
+    """First hour, point 7: the default path was inside the dataset folder."""
+    from carvana_gui.panels.export import ExportDialog
+    from carvana_gui.settings import WindowState
+
+    dialog, project, _, model, _ = setup
+    state = WindowState(tmp_path / "window.ini")
+    fresh = ExportDialog(dialog.worker, lambda: (model, "v002"), project, dialog.image_folder,
+                         state=state)  # fmt: skip
+    assert not Path(fresh.csv_edit.text()).is_relative_to(tmp_path / "data")
+    assert not Path(fresh.masks_edit.text()).is_relative_to(tmp_path / "data")
+    (tmp_path / "exports").mkdir()
+    fresh.masks_edit.setText(str(tmp_path / "exports" / "masks"))
+    assert fresh.start_masks()
+    fresh.mask_thread.wait(30_000)
+    again = ExportDialog(dialog.worker, lambda: (model, "v002"), project, dialog.image_folder,
+                         state=state)  # fmt: skip
+    assert Path(again.csv_edit.text()) == tmp_path / "exports" / "submission.csv"
+    fresh.deleteLater()
+    again.deleteLater()
