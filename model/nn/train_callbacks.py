@@ -2,7 +2,14 @@
 
 `_Progress` turns Keras events into plain `on_progress(dict)` calls and polls
 `should_stop()` after every batch; `_Checkpoints` writes best.keras / last.keras /
-train_state.json atomically after each epoch and applies early stopping.
+train_state.json after each epoch and applies early stopping.
+
+The three files move together. Each epoch's checkpoints are first written as
+``.best.pending-e<N>.keras`` / ``.last.pending-e<N>.keras``; train_state.json (written
+atomically) is the commit point; only then are the pending files renamed into place. A run
+killed in between is repaired at its next start by ``recover_checkpoints``: pending files
+of a committed epoch are renamed, others deleted, so best.keras and the state never
+disagree. Temporary files of dead runs are removed too.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,13 +41,66 @@ LAST_NAME = "last.keras"
 STATE_NAME = "train_state.json"
 
 
+_TEMP = re.compile(r"^\.(?P<stem>[\w-]+)\.tmp(?P<pid>\d+)\.keras$")
+_PENDING = re.compile(r"^\.(?P<stem>best|last)\.pending-e(?P<epoch>\d+)\.keras$")
+
+
 def save_model_atomic(model: keras.Model, path: Path) -> None:
-    """Save to a temp file in the same folder, then rename: a crash never leaves half a model."""
+    """Save to a temp file in the same folder, then rename: a crash never leaves half a
+    model, and a failed write (disk full) leaves no temporary file behind."""
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
-    model.save(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _pending(out_dir: Path, stem: str, epoch: int) -> Path:
+    return out_dir / f".{stem}.pending-e{epoch}.keras"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_checkpoints(out_dir: Path) -> list[str]:
+    """Make best/last.keras agree with train_state.json after a kill; remove dead temp files.
+
+    Returns what was done, for the log.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    done = []
+    state = read_state(out_dir)
+    committed = int(state.get("epoch", 0)) if state else 0
+    for entry in sorted(out_dir.iterdir()):
+        temp = _TEMP.match(entry.name)
+        if temp and int(temp["pid"]) != os.getpid() and not _pid_alive(int(temp["pid"])):
+            entry.unlink(missing_ok=True)
+            done.append(f"removed {entry.name} (left by a dead run)")
+            continue
+        pending = _PENDING.match(entry.name)
+        if pending:
+            if int(pending["epoch"]) == committed:  # the state said so: finish the rename
+                os.replace(entry, out_dir / f"{pending['stem']}.keras")
+                done.append(f"completed {pending['stem']}.keras of epoch {committed}")
+            else:  # killed before the state was written: that epoch never happened
+                entry.unlink(missing_ok=True)
+                done.append(f"dropped {entry.name} (epoch not committed)")
+    for line in done:
+        log.warning("%s: %s", out_dir, line)
+    return done
 
 
 class ProgressCallback(keras.callbacks.Callback):
@@ -124,22 +185,21 @@ class CheckpointCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.progress.cancelled:
             # A partial epoch: keep its weights for a resume, but do not score or count it.
-            save_model_atomic(self.model, self.out_dir / LAST_NAME)
-            write_state(self.out_dir, self.state)
+            self._commit(last_only=True)
             return
         logs = logs or {}
         val_loss = float(logs.get("val_loss", logs.get("loss", math.inf)))
         val_dice = float(logs.get("val_dice_coef", logs.get("dice_coef", 0.0)))
         for key, value in logs.items():
             self.state["history"].setdefault(key, []).append(float(value))
-        if val_loss < self.state["best_val_loss"] - self.config.min_delta:
+        improved = val_loss < self.state["best_val_loss"] - self.config.min_delta
+        if improved:
             self.state.update(best_val_loss=val_loss, best_val_dice=val_dice, wait=0)
-            save_model_atomic(self.model, self.out_dir / BEST_NAME)
+            self.state["best_epoch"] = epoch + 1
         else:
             self.state["wait"] += 1
         self.state["epoch"] = epoch + 1
-        save_model_atomic(self.model, self.out_dir / LAST_NAME)
-        write_state(self.out_dir, self.state)
+        self._commit(best=improved)
         if self.state["wait"] >= self.config.patience:
             log.info(
                 "early stopping: no val_loss improvement > %g for %d epochs",
@@ -148,6 +208,16 @@ class CheckpointCallback(keras.callbacks.Callback):
             )
             self.stopped_early = True
             self.model.stop_training = True
+
+    def _commit(self, best: bool = False, last_only: bool = False) -> None:
+        """Pending checkpoints, then the state (the commit point), then the renames."""
+        epoch = int(self.state["epoch"])
+        stems = ["last"] if last_only or not best else ["best", "last"]
+        for stem in stems:
+            save_model_atomic(self.model, _pending(self.out_dir, stem, epoch))
+        write_state(self.out_dir, self.state)
+        for stem in stems:
+            os.replace(_pending(self.out_dir, stem, epoch), self.out_dir / f"{stem}.keras")
 
 
 def read_state(out_dir: Path) -> dict | None:

@@ -33,6 +33,7 @@ from model.nn.train_callbacks import (
     ProgressFn,
     StopFn,
     read_state,
+    recover_checkpoints,
     save_model_atomic,
 )
 from model.nn.train_callbacks import LAST_NAME as LAST_NAME  # re-exported for callers
@@ -183,6 +184,7 @@ def train(
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with data_parallel(config.distribute) as replicas:
+        recover_checkpoints(out)  # a run killed mid-commit, temp files of dead runs
         model, state = _prepare_model(config, read_state(out) if config.resume else None)
         if replicas > 1 and config.batch_size % replicas:
             raise ValueError(
