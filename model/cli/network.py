@@ -140,10 +140,13 @@ def _progress_printer(bar: tqdm):
             bar.set_postfix(epoch=f"{info['epoch']}/{info['epochs']}", loss=f"{info['loss']:.4f}")
             bar.update(1)
         elif event == "epoch":
+            if math.isnan(info["val_loss"]):  # one car: nothing held out to validate on
+                scores = "no validation set (all images are training images)"
+            else:
+                scores = f"val_loss {info['val_loss']:.4f}  val_dice {info['val_dice']:.4f}"
             bar.write(
                 f"epoch {info['epoch']}/{info['epochs']}: loss {info['loss']:.4f}  "
-                f"val_loss {info['val_loss']:.4f}  val_dice {info['val_dice']:.4f}  "
-                f"({info['seconds']:.0f} s)"
+                f"{scores}  ({info['seconds']:.0f} s)"
             )
 
     return on_progress
@@ -189,8 +192,11 @@ def _run_training(config, data: dict, store_dir: Path, parent: str | None, thres
         return 0
     info = store.add(result.model_path, meta, label=Path(config.out_dir).name)
     store.set_current(info.version)
-    dice = f"{result.best_val_dice:.4f}" if result.best_val_dice else "n/a"
-    print(f"model {info.version}: {info.path}  (val Dice {dice}; now the current model)")
+    if config.val_pairs:
+        score = f"val Dice {result.best_val_dice:.4f}" if result.best_val_dice else "val Dice n/a"
+    else:
+        score = "no validation set: one car, every image trained"
+    print(f"model {info.version}: {info.path}  ({score}; now the current model)")
     return 0
 
 

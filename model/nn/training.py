@@ -274,8 +274,12 @@ def run_meta(
         "backend": backend_name(),
         "keras_version": keras.__version__,
         "data": data,
-        "val_dice": _finite_or_none(result.best_val_dice) if result.best_val_dice else None,
-        "val_loss": _finite_or_none(result.best_val_loss),
+        # With no validation images (one car) the checkpoint's scores are training scores:
+        # they are not reported as validation figures.
+        "val_dice": _finite_or_none(result.best_val_dice)
+        if result.best_val_dice and config.val_pairs
+        else None,
+        "val_loss": _finite_or_none(result.best_val_loss) if config.val_pairs else None,
         "loss": config.loss,
         "epochs": len(next(iter(result.history.values()), [])),
         "cancelled": result.cancelled,
