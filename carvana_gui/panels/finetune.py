@@ -41,6 +41,7 @@ from model.workflows.finetune import (
     FinetuneSettings,
     base_input_size,
     build_training_set,
+    describe,
     override_current,
     reviewed_sources,
 )
@@ -67,20 +68,6 @@ def format_eta(seconds: float) -> str:
         return "–"
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
-
-
-def summary_text(summary: DataSummary) -> str:
-    text = (
-        f"Training set: {summary.reviewed} reviewed masks — {summary.train_images} train"
-        + (f" (+{summary.ground_truth} ground truth)" if summary.ground_truth else "")
-        + f", {summary.select_images} select, {summary.judge_images} judge "
-        f"({summary.train_cars}/{summary.select_cars}/{summary.judge_cars} cars)."
-    )
-    if summary.unreviewed_edits:
-        text += f"\n{summary.unreviewed_edits} unreviewed edits not used (mark them reviewed)."
-    if summary.note:
-        text += f"\nNote: {summary.note}."
-    return text
 
 
 def _summary(
@@ -199,7 +186,7 @@ class FinetunePanel(QWidget):
             self.data_label.setText("Open a folder to fine-tune on its reviewed masks.")
             self.start_button.setEnabled(False)
             return
-        text = summary_text(summary)
+        text = describe(summary)
         gt = self._ground_truth_count
         if gt and not self.use_ground_truth.isChecked():
             text += f"\n{gt} ground-truth masks available."
@@ -306,7 +293,7 @@ class FinetunePanel(QWidget):
             return
         self.plots.add(event)
         if isinstance(event, DataSummary):
-            self.status_label.setText(summary_text(event))
+            self.status_label.setText(describe(event))
         elif isinstance(event, Phase):
             self.progress_bar.setRange(0, 0)
             self.status_label.setText(event.message[:1].upper() + event.message[1:] + "…")
