@@ -101,7 +101,7 @@ def test_shows_the_reviewed_training_set_and_the_unreviewed_edits(setup):
     panel, _, base = setup
     text = panel.data_label.text()
     assert "6 reviewed masks" in text and "1 unreviewed edits not used" in text
-    assert "2 select, 2 judge" in text
+    assert "2 select (1 cars), 2 judge (1 cars)" in text
     assert "8 ground-truth masks available" in text
     assert base.version in text
     assert panel.start_button.isEnabled()
