@@ -106,3 +106,17 @@ def qt_sweep() -> dict[str, list[str]]:
 def test_model_module_imports_no_qt(name, qt_sweep):
     module = "model" if name == "__init__" else f"model.{name}"
     assert qt_sweep[module] == []
+
+
+def test_no_import_cycles_between_our_modules():
+    """A cycle hides a layering mistake (it once joined canvas and tools, training and its
+    callbacks); every import, TYPE_CHECKING ones included, must point one way."""
+    import grimp
+
+    graph = grimp.build_graph("model", "carvana_gui")
+    cycles = set()
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            if graph.find_shortest_chain(importer=imported, imported=module):
+                cycles.add(tuple(sorted((module, imported))))
+    assert sorted(cycles) == []

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from carvana_gui.canvas.tools.base import Tool
+from carvana_gui.canvas.tools.base import Tool, ToolHost
 from model.edits.mask_ops import stroke_segment
-
-if TYPE_CHECKING:
-    from carvana_gui.canvas.view import MaskCanvas
 
 
 class BrushTool(Tool):
@@ -22,26 +17,26 @@ class BrushTool(Tool):
         self._last: tuple[int, int] | None = None
         self._value = 1
 
-    def press(self, canvas: MaskCanvas, y: int, x: int, erase: bool) -> None:
+    def press(self, canvas: ToolHost, y: int, x: int, erase: bool) -> None:
         self._value = 0 if (self.erases or erase) else 1
         canvas.document.begin("erase" if self._value == 0 else "brush")
         self._last = (y, x)
         canvas.document.apply(stroke_segment, (y, x), (y, x), canvas.brush_size, self._value)
 
-    def move(self, canvas: MaskCanvas, y: int, x: int) -> None:
+    def move(self, canvas: ToolHost, y: int, x: int) -> None:
         if self._last is None or self._last == (y, x):
             return
         canvas.document.apply(stroke_segment, self._last, (y, x), canvas.brush_size, self._value)
         self._last = (y, x)
 
-    def release(self, canvas: MaskCanvas, y: int, x: int) -> None:
+    def release(self, canvas: ToolHost, y: int, x: int) -> None:
         if self._last is None:
             return
         self.move(canvas, y, x)
         self._last = None
         canvas.document.end()
 
-    def cancel(self, canvas: MaskCanvas) -> None:
+    def cancel(self, canvas: ToolHost) -> None:
         if self._last is not None:
             self._last = None
             canvas.document.end()

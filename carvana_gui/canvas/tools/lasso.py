@@ -8,15 +8,10 @@ corner, Escape cancels. The button of the first click decides add or remove.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import Qt
 
-from carvana_gui.canvas.tools.base import Tool
+from carvana_gui.canvas.tools.base import Tool, ToolHost
 from model.edits.mask_ops import fill_polygon
-
-if TYPE_CHECKING:
-    from carvana_gui.canvas.view import MaskCanvas
 
 CLICK_SLOP_PX = 4  # screen pixels a click may wander and still count as a click
 CLOSE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -36,14 +31,14 @@ class LassoTool(Tool):
         """Corners have been clicked and the polygon is not closed yet."""
         return bool(self._corners)
 
-    def press(self, canvas: MaskCanvas, y: int, x: int, erase: bool) -> None:
+    def press(self, canvas: ToolHost, y: int, x: int, erase: bool) -> None:
         if not self._corners:
             self._erase = erase
         self._drag = [(y, x)]
         self._dragged = False
         self._show(canvas)
 
-    def move(self, canvas: MaskCanvas, y: int, x: int) -> None:
+    def move(self, canvas: ToolHost, y: int, x: int) -> None:
         if not self._drag:
             return
         y0, x0 = self._drag[0]
@@ -53,7 +48,7 @@ class LassoTool(Tool):
         self._drag.append((y, x))
         self._show(canvas)
 
-    def release(self, canvas: MaskCanvas, y: int, x: int) -> None:
+    def release(self, canvas: ToolHost, y: int, x: int) -> None:
         if not self._drag:
             return
         self.move(canvas, y, x)
@@ -65,11 +60,11 @@ class LassoTool(Tool):
                 self._corners.append(drag[-1])
             self._show(canvas)
 
-    def hover(self, canvas: MaskCanvas, y: int, x: int) -> None:
+    def hover(self, canvas: ToolHost, y: int, x: int) -> None:
         if self._corners:
             self._show(canvas, (y, x))
 
-    def double_click(self, canvas: MaskCanvas, y: int, x: int) -> bool:
+    def double_click(self, canvas: ToolHost, y: int, x: int) -> bool:
         """Close the polygon at (y, x) (usually placed already by the first click)."""
         if not self._corners:
             return False
@@ -78,7 +73,7 @@ class LassoTool(Tool):
         self.close_polygon(canvas)
         return True
 
-    def key_press(self, canvas: MaskCanvas, key: int) -> bool:
+    def key_press(self, canvas: ToolHost, key: int) -> bool:
         if not self._corners:
             return False
         if key in CLOSE_KEYS:
@@ -92,25 +87,25 @@ class LassoTool(Tool):
             return False
         return True
 
-    def close_polygon(self, canvas: MaskCanvas) -> None:
+    def close_polygon(self, canvas: ToolHost) -> None:
         corners, self._corners = self._corners, []
         if len(corners) >= 3:
             self._apply(canvas, corners)
         else:
             canvas.set_lasso_path(None)
 
-    def _apply(self, canvas: MaskCanvas, points: list[tuple[int, int]]) -> None:
+    def _apply(self, canvas: ToolHost, points: list[tuple[int, int]]) -> None:
         canvas.set_lasso_path(None)
         label = "lasso remove" if self._erase else "lasso add"
         canvas.document.edit(label, fill_polygon, points, 0 if self._erase else 1)
 
-    def _show(self, canvas: MaskCanvas, cursor: tuple[int, int] | None = None) -> None:
+    def _show(self, canvas: ToolHost, cursor: tuple[int, int] | None = None) -> None:
         if self._corners:  # an open polyline, with a rubber band to the pointer
             points = self._corners + (self._drag[-1:] or ([cursor] if cursor else []))
             canvas.set_lasso_path(points, closed=False)
         else:
             canvas.set_lasso_path(self._drag, closed=True)
 
-    def cancel(self, canvas: MaskCanvas) -> None:
+    def cancel(self, canvas: ToolHost) -> None:
         self._drag, self._corners = [], []
         canvas.set_lasso_path(None)
