@@ -22,6 +22,17 @@ def backend_name() -> str:
     return keras.backend.backend()
 
 
+def make_repeatable(seed: int) -> None:
+    """Seed Python, NumPy and the backend, and ask for deterministic kernels where the
+    backend offers them (TensorFlow's op determinism), so a seeded run repeats on one
+    machine. Not promised across machines, thread counts or library versions."""
+    keras.utils.set_random_seed(seed)
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
 def accelerators() -> list[str]:
     """Names of the GPUs/TPUs the current backend sees (empty on a CPU-only machine)."""
     backend = backend_name()

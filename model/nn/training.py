@@ -20,7 +20,13 @@ from pathlib import Path
 
 import keras
 
-from model.nn.backend import accelerators, backend_name, data_parallel, set_mixed_precision
+from model.nn.backend import (
+    accelerators,
+    backend_name,
+    data_parallel,
+    make_repeatable,
+    set_mixed_precision,
+)
 from model.nn.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
 from model.nn.losses import CUSTOM_OBJECTS, LOSSES, dice_coef
 from model.nn.network import build_segnet
@@ -185,6 +191,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     with data_parallel(config.distribute) as replicas:
         recover_checkpoints(out)  # a run killed mid-commit, temp files of dead runs
+        make_repeatable(config.seed)  # weights, dropout-free init and shuffles follow the seed
         model, state = _prepare_model(config, read_state(out) if config.resume else None)
         if replicas > 1 and config.batch_size % replicas:
             raise ValueError(
