@@ -6,6 +6,7 @@ These only move arrays (no keras import), so they start fast and run anywhere.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -242,7 +243,17 @@ def run_masks_to_csv(args: argparse.Namespace) -> int:
             "nothing written"
         )
     rows = sorted((f"{image_id}.jpg", image_id, path) for image_id, path in masks.items())
-    with SubmissionWriter(args.output, resume=args.resume) as writer:
+    # Resume only the same unfinished conversion: the same mask files, unchanged since.
+    digest = hashlib.sha256()
+    for name, image_id, path in rows:
+        stat = path.stat()
+        digest.update(
+            f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{expected[image_id]}\n".encode()
+        )
+    fingerprint = {"masks": digest.hexdigest()}
+    with SubmissionWriter(args.output, resume=args.resume, fingerprint=fingerprint) as writer:
+        if writer.restart_reason:
+            print(f"{args.output}: {writer.restart_reason}", file=sys.stderr)
         todo = [row for row in rows if row[0] not in writer.done]
         for name, image_id, path in progress_bar(todo, desc="encode"):
             mask = read_mask(path)

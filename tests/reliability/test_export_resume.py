@@ -252,3 +252,22 @@ def test_a_partial_file_cut_before_its_header_resumes_into_a_clean_file(tmp_path
     with SubmissionWriter(out) as writer:
         writer.write("a.jpg", "1 1")
     assert out.read_bytes() == b"img,rle_mask\na.jpg,1 1\n"
+
+
+def test_masks_to_csv_resumes_only_the_same_unfinished_conversion(tmp_path, capsys):
+    import numpy as np
+
+    from model.cli.main import main as carvana
+    from model.data.masks import write_mask
+
+    masks = tmp_path / "masks"
+    for i in range(3):
+        write_mask(masks / f"car_{i:02d}_mask.png", np.eye(6, 10, i, dtype=np.uint8))
+    out = tmp_path / "m.csv"
+    # an unfinished earlier run with a stale row for car_00
+    (tmp_path / "m.csv.partial").write_text("img,rle_mask\ncar_00.jpg,1 1\n")
+    args = ["masks-to-csv", str(masks), "-o", str(out), "--size", "6x10", "--resume"]
+    assert carvana(args) == 0
+    assert "starting over" in capsys.readouterr().err
+    rows = dict(line.split(",") for line in out.read_text().splitlines()[1:])
+    assert rows["car_00.jpg"] != "1 1" and len(rows) == 3
