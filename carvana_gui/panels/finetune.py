@@ -35,16 +35,10 @@ from carvana_gui.jobs.model_worker import ModelWorker
 from carvana_gui.panels.training_plots import TrainingPlots
 from model.data.dataset import ImageRecord
 from model.edits.project_store import ProjectStore
+from model.store.keep_or_not import override_current
 from model.store.versions import ModelInfo, ModelStore, ModelStoreError
-from model.workflows.finetune import (
-    FRESH_PRESET,
-    FinetuneSettings,
-    base_input_size,
-    build_training_set,
-    describe,
-    override_current,
-    reviewed_sources,
-)
+from model.workflows.finetune import FRESH_PRESET, FinetuneSettings, base_input_size
+from model.workflows.finetune_data import build_training_set, describe, reviewed_sources
 from model.workflows.finetune_events import (
     Batch,
     DataSummary,

@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
+from model.store.keep_or_not import override_current, version_label
 from model.store.versions import ModelInfo, ModelStore, is_shipped, shipped_label
-from model.workflows.finetune import override_current, version_label
 
 log = logging.getLogger(__name__)
 

@@ -33,14 +33,8 @@ from model.store.versions import (
     shipped_model_info,
     user_models_dir,
 )
-from model.workflows.finetune import (
-    FinetuneSettings,
-    Sources,
-    describe,
-    folder_sources,
-    reviewed_sources,
-    run_finetune,
-)
+from model.workflows.finetune import FinetuneSettings, run_finetune
+from model.workflows.finetune_data import Sources, describe, folder_sources, reviewed_sources
 from model.workflows.finetune_events import (
     Batch,
     DataSummary,

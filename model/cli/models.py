@@ -22,13 +22,13 @@ from model.store.versions import (
 
 
 def choice_label(info: ModelInfo) -> str:
-    from model.workflows.finetune import version_label
+    from model.store.keep_or_not import version_label
 
     return shipped_label(info) if is_shipped(info) else version_label(info)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from model.workflows.finetune import override_current
+    from model.store.keep_or_not import override_current
 
     store = ModelStore(Path(args.out) if args.out else user_models_dir())
     if args.use:

@@ -16,22 +16,21 @@ network filesystems: a folder shared that way is out of scope.
 State transitions are the lifecycle's (``model.edits.lifecycle``); this module applies
 them to rows and files. A folder with the older ``project.json`` is migrated on open
 (the JSON is kept as ``project.json.migrated``); unreadable or inconsistent state is
-recovered from the mask files with a message naming the file, never a crash.
+recovered from the mask files (``model.edits.project_recovery``) with a message naming
+the file, never a crash.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import logging
-import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 from model.data.masks import read_mask, write_mask
 from model.edits import lifecycle
 from model.edits.lifecycle import MaskRecord, MaskSource, MaskState
+from model.edits.project_recovery import record_from_values, rows_from_disk
 
 log = logging.getLogger(__name__)
 
@@ -114,78 +114,6 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
-
-
-def _ids_in(folder: Path, suffix: str) -> set[str]:
-    try:
-        with os.scandir(folder) as entries:
-            return {e.name[: -len(suffix)] for e in entries if e.name.endswith(suffix)}
-    except FileNotFoundError:
-        return set()
-
-
-# -- tolerant reading of stored values ------------------------------------------
-def _as_float(value: object) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"not a number: {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"not a finite number: {value!r}")
-    return number
-
-
-def _as_int(value: object) -> int | None:
-    number = _as_float(value)
-    return None if number is None else int(number)
-
-
-def _as_text(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"not text: {value!r}")
-    return value
-
-
-def _as_state(value: object) -> MaskState:
-    legacy = {"no-mask": MaskState.NONE}
-    if isinstance(value, str) and value in legacy:
-        return legacy[value]
-    try:
-        return MaskState(value)
-    except ValueError:
-        raise ValueError(f"unknown state {value!r}") from None
-
-
-_CONVERTERS = {
-    "state": _as_state,
-    "auto_version": _as_text,
-    "has_auto": lambda v: bool(_as_int(v) or 0),
-    "has_edit": lambda v: bool(_as_int(v) or 0),
-    "uncertainty": _as_float,
-    "pixels_changed": _as_int,
-    "seconds": lambda v: _as_float(v) or 0.0,
-    "dice": _as_float,
-    "user": _as_text,
-    "updated": _as_text,
-    "revision": lambda v: _as_int(v) or 0,
-}
-
-
-def record_from_values(values: dict[str, object], problems: list[str], where: str) -> MaskRecord:
-    """A MaskRecord from stored values; a wrong-typed value is dropped and noted, not raised."""
-    clean: dict[str, object] = {}
-    for name, convert in _CONVERTERS.items():
-        if name not in values:
-            continue
-        try:
-            clean[name] = convert(values[name])
-        except ValueError as exc:
-            problems.append(f"{where}: {name} {exc}; ignored")
-    return MaskRecord(**clean)
 
 
 class ProjectStore:
@@ -277,16 +205,8 @@ class ProjectStore:
 
     def _initialise(self) -> None:
         """A new database: migrate ``project.json`` if there is one, else read the mask files."""
-        edited = _ids_in(self.root / "masks", "_mask.png")
-        autos = _ids_in(self.root / "auto", "_auto.png")
         legacy = self.root / LEGACY_JSON
-        rows: dict[str, MaskRecord] = {}
-        if legacy.is_file():
-            rows = self._read_legacy_json(legacy)
-        for image_id in edited | autos | set(rows):
-            rows[image_id] = self._consistent(
-                image_id, rows.get(image_id, MaskRecord()), image_id in edited, image_id in autos
-            )
+        rows = rows_from_disk(self.root, legacy, self.recovered)
         with self._transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             for image_id, record in rows.items():
@@ -294,44 +214,6 @@ class ProjectStore:
         if legacy.is_file() and not any(legacy.name in m for m in self.recovered):
             os.replace(legacy, legacy.with_name(LEGACY_JSON + ".migrated"))
             log.info("%s: migrated %d images into %s", legacy, len(rows), DB_NAME)
-
-    def _read_legacy_json(self, path: Path) -> dict[str, MaskRecord]:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            images = data["images"]
-            if not isinstance(images, dict):
-                raise TypeError("'images' is not an object")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            self.recovered.append(
-                f"{path}: unreadable ({exc}); kept as it is, states rebuilt from the mask files"
-            )
-            return {}
-        rows = {}
-        for image_id, entry in images.items():
-            if not isinstance(entry, dict):
-                self.recovered.append(f"{path}: {image_id}: not an object; ignored")
-                continue
-            values = dict(entry)
-            values["state"] = values.pop("status", "none")
-            values["auto_version"] = values.pop("model_version", None)
-            rows[str(image_id)] = record_from_values(values, self.recovered, f"{path}: {image_id}")
-        return rows
-
-    def _consistent(
-        self, image_id: str, record: MaskRecord, has_edit: bool, has_auto: bool
-    ) -> MaskRecord:
-        """Align a row with the files that exist; a file is never dropped for a row."""
-        record = replace(record, has_edit=has_edit, has_auto=has_auto)
-        if record.state in lifecycle.HAND_MADE and not (has_edit or has_auto):
-            self.recovered.append(f"{image_id}: was {record.state} but has no mask file; now none")
-            return replace(record, state=MaskState.NONE)
-        if record.state is MaskState.AUTO and not has_auto and not has_edit:
-            return replace(record, state=MaskState.NONE)
-        if has_edit and record.state not in lifecycle.HAND_MADE:
-            return replace(record, state=MaskState.EDITED)  # a person's file: never ignore it
-        if record.state is MaskState.NONE and has_auto:
-            return replace(record, state=MaskState.AUTO)
-        return record
 
     def _load_all(self) -> None:
         with self._lock:
@@ -580,15 +462,3 @@ class ProjectStore:
         with self._transaction() as conn:
             for image_id, record in records.items():
                 self._write_row(conn, image_id, record)
-
-    # -- selections the lifecycle answers -----------------------------------------
-    def ids_in_state(self, state: MaskState) -> list[str]:
-        with self._lock:
-            return sorted(i for i, r in self._records.items() if r.state is state)
-
-
-def record_as_dict(record: MaskRecord) -> dict:
-    """A plain dict of a row (for JSON output)."""
-    values = {f.name: getattr(record, f.name) for f in fields(record)}
-    values["state"] = str(record.state)
-    return values

@@ -22,25 +22,21 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import shutil
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from model.data.dataset import ImageRecord
 from model.data.masks import read_mask
-from model.edits import lifecycle
-from model.edits.project_store import ProjectStore
 from model.kaggle.metrics import DiceReport, dice
-from model.store.versions import ModelInfo, ModelStore, read_model_meta, write_model_meta
+from model.store.keep_or_not import Decision, decide, override_current, record_version
+from model.store.versions import ModelInfo, ModelStore
+from model.workflows.finetune_data import Sources, TrainingSet, build_training_set
 from model.workflows.finetune_events import (
-    Batch,
     DataSummary,
-    Epoch,
     EventFn,
     Finished,
     Phase,
@@ -52,10 +48,6 @@ from model.workflows.finetune_events import (
 
 log = logging.getLogger(__name__)
 
-JUDGE_FRACTION = 0.2  # of the reviewed cars
-SELECT_FRACTION = 0.2
-MIN_CARS_TO_JUDGE = 3  # one car each for train, select and judge
-MAX_JUDGE_IMAGES = 32  # judging runs at full resolution: keep it to seconds, not minutes
 FRESH_PRESET = "256x384"  # input size of a new network, when there is no model to start from
 
 StopFn = Callable[[], bool]
@@ -77,141 +69,6 @@ class FinetuneSettings:
     extra: dict = field(default_factory=dict)  # passed on to TrainConfig
 
 
-# -- what may train ----------------------------------------------------------------
-@dataclass
-class Sources:
-    """The masks a run may use: reviewed ones (mask_path = that mask), the count of
-    unreviewed edits left out, and the folder's ground truth (used only when asked)."""
-
-    reviewed: list[ImageRecord]
-    unreviewed_edits: int = 0
-    ground_truth: list[ImageRecord] = field(default_factory=list)
-
-
-def reviewed_sources(store: ProjectStore, images: Iterable[ImageRecord]) -> Sources:
-    """Ask the lifecycle which masks of ``images`` may train; count the unreviewed edits."""
-    rows = store.records()
-    reviewed, unreviewed, truth = [], 0, []
-    for record in images:
-        row = rows.get(record.image_id)
-        if record.mask_path is not None:
-            truth.append(record)
-        if row is None:
-            continue
-        if lifecycle.may_train(row):
-            path = store.source_path(record.image_id)
-            if path is not None and path.is_file():
-                reviewed.append(replace(record, mask_path=path))
-        elif lifecycle.is_unreviewed_edit(row):
-            unreviewed += 1
-    return Sources(reviewed, unreviewed, truth)
-
-
-def folder_sources(images: Iterable[ImageRecord]) -> Sources:
-    """A plain images + masks folder: every mask there counts as reviewed."""
-    return Sources([r for r in images if r.mask_path is not None])
-
-
-# -- the split ------------------------------------------------------------------------
-@dataclass
-class TrainingSet:
-    train: list[ImageRecord]
-    select: list[ImageRecord]
-    judge: list[ImageRecord]
-    summary: DataSummary
-
-
-def _car(record: ImageRecord) -> str:
-    return record.car_id if record.car_id is not None else f"\0{record.image_id}"
-
-
-def _cars(records: Iterable[ImageRecord]) -> int:
-    return len({_car(r) for r in records})
-
-
-def build_training_set(
-    sources: Sources, include_ground_truth: bool = False, seed: int = 0
-) -> TrainingSet:
-    """Split the reviewed images by car into train / select / judge; add ground truth.
-
-    Same sources and seed give the same split, whatever the order.
-    """
-    groups: dict[str, list[ImageRecord]] = defaultdict(list)
-    for record in sources.reviewed:
-        groups[_car(record)].append(record)
-    cars = sorted(groups)
-    random.Random(seed).shuffle(cars)
-    judge_cars: list[str] = []
-    select_cars: list[str] = []
-    note = ""
-    if len(cars) >= MIN_CARS_TO_JUDGE:
-        n_judge = max(1, round(len(cars) * JUDGE_FRACTION))
-        n_select = max(1, round(len(cars) * SELECT_FRACTION))
-        n_judge = min(n_judge, len(cars) - 2)
-        n_select = min(n_select, len(cars) - 1 - n_judge)
-        images = 0
-        for car in cars[:n_judge]:  # whole cars only, up to the cap
-            if judge_cars and images + len(groups[car]) > MAX_JUDGE_IMAGES:
-                break
-            judge_cars.append(car)
-            images += len(groups[car])
-        rest = [c for c in cars if c not in judge_cars]
-        select_cars = rest[:n_select]
-    else:
-        if len(cars) == 2:
-            select_cars = cars[:1]
-        note = (
-            f"too few reviewed cars for a judge set ({len(cars)}; {MIN_CARS_TO_JUDGE} needed: "
-            "train, select, judge): the current model stays unless you make the new one current"
-        )
-    judge_set, select_set = set(judge_cars), set(select_cars)
-
-    def pick(wanted: set[str]) -> list[ImageRecord]:
-        return sorted((r for c in wanted for r in groups[c]), key=lambda r: r.image_id)
-
-    judge, select = pick(judge_set), pick(select_set)
-    train = pick(set(cars) - judge_set - select_set)
-    ground_truth = 0
-    if include_ground_truth:
-        taken = {r.image_id for r in sources.reviewed}
-        for record in sources.ground_truth:
-            # Another angle of a select or judge car would leak the answer.
-            car = _car(record)
-            if record.image_id not in taken and car not in judge_set and car not in select_set:
-                train.append(record)
-                ground_truth += 1
-    summary = DataSummary(
-        reviewed=len(sources.reviewed),
-        unreviewed_edits=sources.unreviewed_edits,
-        ground_truth=ground_truth,
-        train_images=len(train),
-        select_images=len(select),
-        judge_images=len(judge),
-        train_cars=_cars(train),
-        select_cars=len(select_set),
-        judge_cars=len(judge_set),
-        judge_ids=[r.image_id for r in judge],
-        note=note,
-    )
-    return TrainingSet(train, select, judge, summary)
-
-
-def describe(summary: DataSummary) -> str:
-    """One paragraph for the panel and the CLI: what trains, selects, judges, and what not."""
-    text = (
-        f"{summary.reviewed} reviewed masks: {summary.train_images} train "
-        f"({summary.train_cars} cars"
-        + (f", {summary.ground_truth} of them ground truth" if summary.ground_truth else "")
-        + f"), {summary.select_images} select ({summary.select_cars} cars), "
-        f"{summary.judge_images} judge ({summary.judge_cars} cars)."
-    )
-    if summary.unreviewed_edits:
-        text += f" {summary.unreviewed_edits} unreviewed edits not used."
-    if summary.note:
-        text += f" Note: {summary.note}."
-    return text
-
-
 # -- judging --------------------------------------------------------------------------
 def score_predictor(
     predictor: Any,
@@ -231,89 +88,6 @@ def score_predictor(
         if should_stop is not None and should_stop():
             break
     return report
-
-
-@dataclass
-class Decision:
-    new_dice: float
-    current_dice: float | None
-    accept: bool
-    reason: str
-    holdout_images: int = 0  # judge images
-
-
-def decide(new_dice: float, current_dice: float | None, judge_images: int) -> Decision:
-    """Accept the new model only when its judge-set Dice beats the current one."""
-    if current_dice is None:
-        return Decision(new_dice, None, True, "no current model to compare with", judge_images)
-    if judge_images == 0 or math.isnan(new_dice):
-        reason = "no judge images to compare on: keeping the current model"
-        return Decision(new_dice, current_dice, False, reason, judge_images)
-    if new_dice > current_dice:
-        reason = f"judge-set Dice {new_dice:.4f} > current {current_dice:.4f}"
-        return Decision(new_dice, current_dice, True, reason, judge_images)
-    reason = f"judge-set Dice {new_dice:.4f} <= current {current_dice:.4f}: keeping the current"
-    return Decision(new_dice, current_dice, False, reason, judge_images)
-
-
-def record_version(
-    store: ModelStore, model_file: Path, decision: Decision, meta: dict, label: str = "finetune"
-) -> ModelInfo:
-    """Store the new model with both scores in its JSON; make it current only if accepted."""
-    meta = dict(meta)
-    new_dice = decision.new_dice if math.isfinite(decision.new_dice) else None  # JSON has no NaN
-    meta["selection"] = {
-        "holdout_dice_new": new_dice,  # "holdout" = the judge set
-        "holdout_dice_parent": decision.current_dice,
-        "holdout_images": decision.holdout_images,
-        "accepted": decision.accept,
-        "reason": decision.reason,
-        "override": False,
-    }
-    meta["val_dice"] = new_dice
-    info = store.add(model_file, meta, label)
-    if decision.accept:
-        store.set_current(info.version)
-    log.info(
-        "model %s %s: %s",
-        info.version,
-        "accepted" if decision.accept else "kept aside",
-        decision.reason,
-    )
-    return info
-
-
-def override_current(store: ModelStore, version: str) -> ModelInfo:
-    """The user's word beats the score: make ``version`` current and note the override."""
-    info = store.get(version)
-    meta = read_model_meta(info.path)
-    selection = meta.get("selection")
-    if isinstance(selection, dict) and not selection.get("accepted"):
-        selection["override"] = True
-        write_model_meta(info.path, meta)
-    store.set_current(version)
-    return store.get(version)
-
-
-def version_label(info: ModelInfo) -> str:
-    """'v003-finetune — Dice 0.9921 vs 0.9910, from v002 (kept aside)': judge-set Dice of a
-    fine-tuned version against its parent (Model menu and `carvana models`)."""
-    meta = info.meta
-    parts = [info.version]
-    selection = meta.get("selection") if isinstance(meta.get("selection"), dict) else None
-    if selection and selection.get("holdout_dice_new") is not None:
-        score = f"Dice {selection['holdout_dice_new']:.4f}"
-        if selection.get("holdout_dice_parent") is not None:
-            score += f" vs {selection['holdout_dice_parent']:.4f}"
-        parts.append(score)
-    elif isinstance(meta.get("val_dice"), int | float):
-        parts.append(f"val Dice {meta['val_dice']:.4f}")
-    if meta.get("parent"):
-        parts.append(f"from {meta['parent']}")
-    text = " — ".join(parts[:2]) + (", " + parts[2] if len(parts) > 2 else "")
-    if selection and not selection.get("accepted") and not selection.get("override"):
-        text += " (kept aside)"
-    return text
 
 
 # -- the run --------------------------------------------------------------------------
@@ -543,25 +317,3 @@ def _size_of(config: Any) -> tuple[int, int]:
 
 def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
-
-
-__all__ = [
-    "Batch",
-    "DataSummary",
-    "Decision",
-    "Epoch",
-    "FinetuneOutcome",
-    "FinetuneSettings",
-    "Sources",
-    "TrainingSet",
-    "build_training_set",
-    "decide",
-    "describe",
-    "folder_sources",
-    "override_current",
-    "record_version",
-    "reviewed_sources",
-    "run_finetune",
-    "score_predictor",
-    "version_label",
-]

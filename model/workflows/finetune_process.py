@@ -35,12 +35,8 @@ from pathlib import Path
 
 from model.data.dataset import ImageRecord
 from model.store.versions import ModelInfo, ModelStore, read_model_meta
-from model.workflows.finetune import (
-    FinetuneSettings,
-    Sources,
-    default_run_dir,
-    run_finetune,
-)
+from model.workflows.finetune import FinetuneSettings, default_run_dir, run_finetune
+from model.workflows.finetune_data import Sources
 from model.workflows.finetune_events import (
     Epoch,
     EventFn,

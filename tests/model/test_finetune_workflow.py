@@ -14,18 +14,16 @@ import pytest
 
 from model.data.masks import read_mask
 from model.edits.project_store import ProjectStore
+from model.store.keep_or_not import decide, override_current, record_version
 from model.store.versions import ModelInfo, ModelStore, read_model_meta
 from model.workflows import finetune as wf
-from model.workflows.finetune import (
-    FinetuneSettings,
+from model.workflows.finetune import FinetuneSettings, run_finetune
+from model.workflows.finetune_data import (
     Sources,
     build_training_set,
-    decide,
+    describe,
     folder_sources,
-    override_current,
-    record_version,
     reviewed_sources,
-    run_finetune,
 )
 from model.workflows.finetune_events import (
     Batch,
@@ -77,7 +75,7 @@ def test_only_reviewed_masks_train_and_unreviewed_edits_are_counted(folder):
     assert len(sources.ground_truth) == 8
     summary = build_training_set(sources).summary
     assert summary.reviewed == 2 and summary.unreviewed_edits == 1
-    assert "1 unreviewed edits not used" in wf.describe(summary)
+    assert "1 unreviewed edits not used" in describe(summary)
 
 
 def test_train_select_judge_are_disjoint_by_car_and_truth_never_joins_them(folder):
