@@ -201,7 +201,7 @@ def bench_automask(app, window, tmp: Path) -> None:
         done = []
         window.automask.result_ready.connect(lambda r, d=done: d.append(r))
         t0 = time.perf_counter()
-        window.auto_mask()
+        window.auto_masking.run()
         while not done:
             app.processEvents()
             time.sleep(0.002)

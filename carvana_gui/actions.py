@@ -43,6 +43,7 @@ class ActionSpec:
 
 
 # Actions that act on the shown image: disabled (and greyed) while none is shown.
+NO_IMAGE_MESSAGE = "No image shown: open a folder first (File → Open Folder…, Ctrl+O)."
 NEEDS_IMAGE = (
     "fill_holes",
     "clear_mask",

@@ -7,9 +7,10 @@ The file lives in the user's state folder (``$XDG_STATE_HOME/carvana-gui``, by d
 from __future__ import annotations
 
 import logging
-import os
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+
+from model.data.user_dirs import user_state_dir
 
 LOG_NAME = "carvana-gui.log"
 MAX_BYTES = 1_000_000
@@ -17,8 +18,7 @@ BACKUPS = 3
 
 
 def log_path() -> Path:
-    state_home = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(state_home) / "carvana-gui" / LOG_NAME
+    return user_state_dir() / LOG_NAME
 
 
 def install_log_file(level: int = logging.WARNING) -> Path | None:

@@ -8,58 +8,20 @@ project store's rows and ``model.edits.lifecycle``.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from carvana_gui.editing.autosave import Autosaver
 from carvana_gui.jobs.automask import ActiveModel
 from carvana_gui.jobs.image_cache import LoadedImage
 from model.data.dataset import DataLayout, ImageRecord
 from model.edits.lifecycle import ActiveModels, MaskRecord, MaskState
-from model.edits.project_store import ProjectStore, default_project_dir
+from model.edits.project_store import ProjectError, ProjectStore
 
-
-def data_home() -> Path:
-    """$XDG_DATA_HOME, else ~/.local/share."""
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-
-
-def fallback_edits_dir(image_folder: Path) -> Path:
-    """A writable place for the edits of a folder whose ``<images>_edits`` cannot be written:
-    ``<data home>/carvana-gui/edits/<folder name>-<short hash of the folder path>``."""
-    folder = Path(image_folder).resolve()
-    digest = hashlib.sha1(str(folder).encode("utf-8")).hexdigest()[:8]
-    return data_home() / "carvana-gui" / "edits" / f"{folder.name}-{digest}"
-
-
-def folder_is_writable(folder: Path) -> bool:
-    """Whether ``folder`` exists or can be created, and takes a new file."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError:
-        return False
-    return True
-
-
-def choose_edits_dir(image_folder: Path, override: Path | None = None) -> tuple[Path, str | None]:
-    """Where the edits of ``image_folder`` go, and why it is not the usual place (or None).
-
-    An explicit ``override`` (``--project-dir``) is used as given. Otherwise
-    ``<images>_edits`` beside the images, unless it cannot be created or written (a
-    read-only data folder): then :func:`fallback_edits_dir`, so work can go on.
-    """
-    if override is not None:
-        return Path(override), None
-    default = default_project_dir(image_folder)
-    if folder_is_writable(default):
-        return default, None
-    fallback = fallback_edits_dir(image_folder)
-    return fallback, f"{default} cannot be written"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,6 +33,18 @@ class Session:
     autosaver: Autosaver | None = None
     current: LoadedImage | None = None
     active_model: ActiveModel | None = None
+
+    def switch_folder(
+        self, folder: Path, layout: DataLayout, project: ProjectStore, autosaver: Autosaver
+    ) -> None:
+        """Work on another folder: the old folder's pending saves are written first."""
+        if self.autosaver is not None:
+            self.autosaver.close()
+        if self.project is not None:
+            self.project.close()
+        self.folder, self.layout, self.project, self.autosaver = folder, layout, project, autosaver
+        self.records = {r.image_id: r for r in layout.images}
+        self.current = None
 
     @property
     def current_id(self) -> str | None:
@@ -91,3 +65,34 @@ class Session:
     def active_models(self) -> ActiveModels:
         """The active model of every image (one general model for now)."""
         return ActiveModels(self.active_model.name if self.active_model is not None else None)
+
+    def mask_for_editing(
+        self, image_id: str, shape: tuple[int, ...]
+    ) -> tuple[np.ndarray, str | None]:
+        """The mask to edit, and why the image must be read-only (or None).
+
+        A stored mask that cannot be read, or has another size than the image, is never
+        replaced by an empty one: the next stroke would overwrite that file. The image is
+        shown without a mask instead and every edit is refused.
+        """
+        mask = self.autosaver.unsaved_mask(image_id) if self.autosaver else None
+        path = self.project.source_path(image_id) if self.project else None
+        problem = None
+        if mask is None and self.project is not None:
+            try:  # the mask the lifecycle says this image shows (a person's, else the auto-mask)
+                mask = self.project.load_for_editing(image_id)
+            except ProjectError as exc:
+                problem = str(exc)
+        if mask is not None and mask.shape != tuple(shape):
+            problem = (
+                f"{path or image_id}: the stored mask is {mask.shape[1]}×{mask.shape[0]} px "
+                f"but the image is {shape[1]}×{shape[0]} px"
+            )
+        if problem is None:
+            return (mask if mask is not None else np.zeros(shape, np.uint8)), None
+        why = (
+            f"{problem}. {image_id} is read-only so that this file is never overwritten: "
+            "fix or move the file, then open the folder again."
+        )
+        log.error("%s", why)
+        return np.zeros(shape, np.uint8), why

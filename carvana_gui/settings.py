@@ -72,9 +72,11 @@ class Preferences:
         atomic_write_bytes(path, json.dumps(asdict(self), indent=2).encode("utf-8"))
 
 
-def _folder_key(folder: str) -> str:
-    """A QSettings key for a folder path (paths hold '/', which QSettings reads as groups)."""
-    return hashlib.sha1(folder.encode("utf-8")).hexdigest()[:16]
+def _folder_key(folder: str | Path) -> str:
+    """A QSettings key for a folder (paths hold '/', which QSettings reads as groups); the
+    same folder by any spelling (relative, through a symlink) gives the same key."""
+    resolved = str(Path(folder).resolve())
+    return hashlib.sha1(resolved.encode("utf-8")).hexdigest()[:16]
 
 
 class WindowState:
@@ -112,12 +114,12 @@ class WindowState:
         value = self.settings.value("last_folder")
         return str(value) if value else None
 
-    def last_image(self, folder: str) -> str | None:
+    def last_image(self, folder: str | Path) -> str | None:
         """The image last shown in ``folder``, to reopen there."""
         value = self.settings.value(f"last_image/{_folder_key(folder)}")
         return str(value) if value else None
 
-    def set_last_image(self, folder: str, image_id: str) -> None:
+    def set_last_image(self, folder: str | Path, image_id: str) -> None:
         key = f"last_image/{_folder_key(folder)}"
         if self.settings.value(key) != image_id:
             self.settings.setValue(key, image_id)

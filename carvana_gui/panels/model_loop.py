@@ -116,7 +116,7 @@ class ModelLoop:
         if result is None or w.session.current is None:
             return
         if w.session.current_id in result.protected_ids and not w.document.mask.any():
-            w.auto_mask()
+            w.auto_masking.run()
 
     def active_model(self) -> tuple[Path, str] | None:
         """(model file, version name) the window predicts with, if any."""

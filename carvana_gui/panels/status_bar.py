@@ -50,8 +50,13 @@ class StatusPanel:
         self.image.setText(f"{name}  {position}".strip() if name else "")
         self.image.setToolTip(f"The image on the canvas: {name}" if name else "")
 
-    def show_edits_folder(self, root, why: str | None) -> None:
-        """Name the edits folder when it is not the usual ``<images>_edits`` (``why``)."""
+    def show_folder_opened(self, images: int, root, why: str | None) -> None:
+        """Where this folder's edits go; when it is not the usual ``<images>_edits``
+        (``why``), the message stays until the next one and a label names the folder."""
+        if why:
+            self.show_message(f"{images} images; {why}, so edits are saved in {root}", timeout_ms=0)
+        else:
+            self.show_message(f"{images} images; edits are saved in {root}")
         self.edits.setVisible(bool(why))
         self.edits.setText(f"edits → {root}" if why else "")
         self.edits.setToolTip(f"{why}, so edits are saved in {root}" if why else "")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from model.data.locks import FileLock, LockedError
 from model.data.masks import atomic_write_bytes, fsync_dir, new_dir_mode
+from model.data.user_dirs import user_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -301,8 +302,7 @@ def user_models_dir() -> Path:
     override = os.environ.get(MODELS_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data_home) / "carvana-gui" / "models"
+    return user_data_dir() / "models"
 
 
 def shipped_model_path() -> Path | None:

@@ -71,7 +71,7 @@ def test_flip_tta_is_on_by_default_and_a_menu_switch_turns_it_off(
     for expected in (flipped, plain):
         with qtbot.waitSignal(window.automask.result_ready, timeout=60_000):
             window.action("auto_mask").trigger()
-        assert np.abs(window._probs[image_id] - expected).max() < gap / 10
+        assert np.abs(window.auto_masking.probs[image_id] - expected).max() < gap / 10
         window.action("automask_tta").setChecked(False)
     assert window.prefs.automask_tta is False
     window.close()

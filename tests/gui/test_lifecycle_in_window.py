@@ -105,8 +105,8 @@ def test_two_windows_on_one_folder_never_lose_a_stroke_silently(
     store = ProjectStore(tmp_path / "edits")
     assert np.array_equal(store.load_shown_mask(image_id), a_mask)  # A's stroke is kept...
     assert np.array_equal(b.session.autosaver.unsaved_mask(image_id), b_mask)  # ...and B's
-    assert b.session.autosaver.has_unsaved and b.conflict_box.isVisible()
-    chosen = b.conflict_box.buttons()[0 if keep_mine else 1]
+    assert b.session.autosaver.has_unsaved and b.save_questions.conflict_box.isVisible()
+    chosen = b.save_questions.conflict_box.buttons()[0 if keep_mine else 1]
     qtbot.mouseClick(chosen, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _settled(b), timeout=3000)
     store.refresh()
@@ -120,8 +120,8 @@ def test_two_windows_on_one_folder_never_lose_a_stroke_silently(
         assert np.array_equal(b.document.mask, a_mask)  # B now shows A's mask
     a.close()
     if keep_mine:  # A's last stroke is held back (a conflict): closing asks first
-        qtbot.waitUntil(lambda: a.unsaved_box is not None)
-        discard = next(x for x in a.unsaved_box.buttons() if x.text() == "Discard")
+        qtbot.waitUntil(lambda: a.save_questions.unsaved_box is not None)
+        discard = next(x for x in a.save_questions.unsaved_box.buttons() if x.text() == "Discard")
         qtbot.mouseClick(discard, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not a.isVisible())
     b.close()

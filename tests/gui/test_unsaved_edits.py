@@ -36,8 +36,13 @@ def _button(box: QMessageBox, text: str):
 
 
 def _answer(qtbot, window, text: str) -> None:
-    qtbot.waitUntil(lambda: window.unsaved_box is not None and window.unsaved_box.isVisible())
-    qtbot.mouseClick(_button(window.unsaved_box, text), L)
+    qtbot.waitUntil(
+        lambda: (
+            window.save_questions.unsaved_box is not None
+            and window.save_questions.unsaved_box.isVisible()
+        )
+    )
+    qtbot.mouseClick(_button(window.save_questions.unsaved_box, text), L)
 
 
 def test_closing_with_unsaved_edits_asks_and_saves_them_elsewhere(
@@ -46,10 +51,10 @@ def test_closing_with_unsaved_edits_asks_and_saves_them_elsewhere(
     image_id, mask = _paint_unsaved(qtbot, window, monkeypatch)
     rescue = tmp_path / "rescue"
     rescue.mkdir()
-    monkeypatch.setattr(window, "choose_rescue_folder", lambda: rescue)
+    monkeypatch.setattr(window.save_questions, "choose_rescue_folder", lambda: rescue)
     window.close()
     assert window.isVisible()  # not closed: asked first
-    box = window.unsaved_box
+    box = window.save_questions.unsaved_box
     assert "1 edited mask" in box.text() and image_id in box.text()
     assert {b.text().replace("&", "") for b in box.buttons()} == {
         "Save elsewhere…",
@@ -64,9 +69,9 @@ def test_closing_with_unsaved_edits_asks_and_saves_them_elsewhere(
 def test_cancel_keeps_the_window_and_discard_closes_it(qtbot, window, monkeypatch):
     image_id, _mask = _paint_unsaved(qtbot, window, monkeypatch)
     window.close()
-    qtbot.waitUntil(lambda: window.unsaved_box is not None)
-    qtbot.keyClick(window.unsaved_box, Qt.Key.Key_Escape)  # = Cancel
-    qtbot.waitUntil(lambda: window.unsaved_box is None)
+    qtbot.waitUntil(lambda: window.save_questions.unsaved_box is not None)
+    qtbot.keyClick(window.save_questions.unsaved_box, Qt.Key.Key_Escape)  # = Cancel
+    qtbot.waitUntil(lambda: window.save_questions.unsaved_box is None)
     assert window.isVisible() and window.session.autosaver.has_unsaved
     assert window.document.mask[30, 10:120].all()
     window.close()
@@ -94,12 +99,12 @@ def test_opening_another_folder_with_unsaved_edits_asks(
 def test_a_read_only_image_folder_saves_edits_in_the_user_data_dir(
     qtbot, isolated_config, image_folder, tmp_path, monkeypatch
 ):
-    import carvana_gui.session as session
+    import carvana_gui.edits_folder as edits_folder
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    real = session.folder_is_writable
+    real = edits_folder.folder_is_writable
     monkeypatch.setattr(
-        session, "folder_is_writable", lambda p: not p.name.endswith("_edits") and real(p)
+        edits_folder, "folder_is_writable", lambda p: not p.name.endswith("_edits") and real(p)
     )
     window = open_window(qtbot, image_folder, None)  # the default place: beside the images
     root = window.session.project.root
