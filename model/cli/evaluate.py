@@ -67,7 +67,7 @@ def cmd_score_model(args: argparse.Namespace) -> int:
 
     # the current model, or an error naming a broken current.json (never a silent default),
     # before the seconds of importing Keras
-    path = resolve_model(str(args.model) if args.model else None)
+    path = resolve_model(str(args.model) if args.model else None).path
 
     from model.cli.progress import progress_counter
     from model.nn.evaluation import score_model, training_car_records, validation_records

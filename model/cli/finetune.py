@@ -26,11 +26,7 @@ from model.cli.main import CliError
 from model.cli.network import INTERRUPTED, cooperative_interrupt, resolve_model
 from model.data.dataset import list_images
 from model.store.versions import (
-    MODEL_NAME,
-    ModelInfo,
     ModelStore,
-    read_model_meta,
-    shipped_model_info,
     user_models_dir,
 )
 from model.workflows.finetune import FinetuneSettings, run_finetune
@@ -64,21 +60,6 @@ def _sources(args: argparse.Namespace) -> Sources:
         raise CliError(str(exc)) from None
     print(f"reviewed masks from {folder.store.root}")
     return reviewed_sources(folder.store, folder.images)
-
-
-def _base(arg: str | None, store: ModelStore) -> ModelInfo:
-    """--model (file, version folder or store folder), else the store's current model."""
-    if arg is None:
-        current = store.current()
-        if current is None:
-            raise CliError(f"no model to fine-tune: pass --model, or train one into {store.root}")
-        return current
-    path = resolve_model(arg)
-    shipped = shipped_model_info()
-    if shipped is not None and shipped.path.resolve() == path.resolve():
-        return shipped
-    version = path.parent.name if path.name == MODEL_NAME else path.name
-    return ModelInfo(version, path, read_model_meta(path))
 
 
 class _Printer:
@@ -124,7 +105,7 @@ class _Printer:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     store = ModelStore(Path(args.out) if args.out else user_models_dir())
-    base = _base(args.model, store)
+    base = resolve_model(args.model, store)  # a broken current.json is an error
     sources = _sources(args)  # ground truth comes with the folder's records
     settings = FinetuneSettings(
         epochs=args.epochs,

@@ -28,8 +28,10 @@ from model.data.masks import atomic_write_bytes, image_size, write_mask
 from model.store.versions import (
     MODEL_NAME,
     SHIPPED_ALIAS,
+    ModelInfo,
     ModelStore,
     ModelStoreError,
+    model_info_for_file,
     shipped_model_info,
     user_models_dir,
 )
@@ -74,8 +76,10 @@ def _bar(total: int, desc: str, unit: str, initial: int = 0) -> tqdm:
     )
 
 
-def resolve_model(arg: str | None) -> Path:
-    """--model value (file, version folder, store folder, or ``default``) or the current model.
+def resolve_model(arg: str | None, store: ModelStore | None = None) -> ModelInfo:
+    """--model value (file, version folder, store folder, or ``default``) or the current model
+    of ``store`` (default: the user's), as a version: its id is what auto-masks record and
+    what a fine-tune names as its parent.
 
     Without a file, the store's current model is used, and the log says which and why
     (e.g. ``model default-v005 (no current.json in ...; the shipped default)``). A
@@ -83,9 +87,11 @@ def resolve_model(arg: str | None) -> Path:
     silent switch to the shipped default; ``--model default`` asks for that default.
     """
     if arg is None:
+        store = store or ModelStore(user_models_dir())
         return _current_of(
-            ModelStore(user_models_dir()),
-            "no model: pass --model FILE, or train one first (carvana train DATA --out DIR)",
+            store,
+            "no model: pass --model FILE, or train one first "
+            f"(carvana train DATA --out {store.root})",
         )
     path = Path(arg).expanduser()
     if str(arg) == SHIPPED_ALIAS and not path.exists():
@@ -93,20 +99,27 @@ def resolve_model(arg: str | None) -> Path:
         if shipped is None:
             raise CliError("--model default: no shipped default model is installed")
         log.info("model %s (asked for with --model default): %s", shipped.version, shipped.path)
-        return shipped.path
+        return shipped
     if path.is_dir():
         if (path / MODEL_NAME).is_file():
-            return path / MODEL_NAME
+            return _info_for_file(path / MODEL_NAME)
         return _current_of(
             ModelStore(path),
             f"{path}: neither a model version folder nor a store with a current model",
         )
     if not path.is_file():
         raise CliError(f"{path}: model file not found")
-    return path
+    return _info_for_file(path)
 
 
-def _current_of(store: ModelStore, missing: str) -> Path:
+def _info_for_file(path: Path) -> ModelInfo:
+    try:
+        return model_info_for_file(path)
+    except ModelStoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _current_of(store: ModelStore, missing: str) -> ModelInfo:
     try:
         current, why = store.current_and_why(strict=True)
     except ModelStoreError as exc:
@@ -114,7 +127,7 @@ def _current_of(store: ModelStore, missing: str) -> Path:
     if current is None:
         raise CliError(missing)
     log.info("model %s (%s): %s", current.version, why, current.path)
-    return current.path
+    return current
 
 
 def _load_predictor(arg: str | None, batch_size: int):
@@ -124,7 +137,7 @@ def _load_predictor(arg: str | None, batch_size: int):
 def _load_predictor_and_path(arg: str | None, batch_size: int):
     from model.nn.predictor import ModelLoadError, Predictor
 
-    path = resolve_model(arg)
+    path = resolve_model(arg).path
     try:
         predictor = Predictor.load(path, batch_size=batch_size)
     except ModelLoadError as exc:

@@ -18,7 +18,7 @@ from model.cli.main import CliError
 from model.cli.network import INTERRUPTED, _report_skipped, cooperative_interrupt, resolve_model
 from model.cli.progress import progress_counter
 from model.edits.lifecycle import BatchSelection
-from model.store.versions import MODEL_NAME, ModelStore, shipped_model_info, user_models_dir
+from model.store.versions import ModelStore, user_models_dir
 from model.workflows.annotation_folder import (
     AnnotationFolder,
     folder_status,
@@ -35,27 +35,13 @@ def _open(args: argparse.Namespace) -> AnnotationFolder:
         raise CliError(str(exc)) from None
 
 
-def model_version(arg: str | None, path: Path) -> str:
-    """The version id auto-masks record: the store's id, else the file's name."""
-    if arg is None:
-        current = ModelStore(user_models_dir()).current()
-        if current is not None and current.path == path:
-            return current.version
-    shipped = shipped_model_info()  # `--model default`: auto-masks record default-vNNN
-    if shipped is not None and shipped.path == path:
-        return shipped.version
-    if path.name == MODEL_NAME:
-        return path.parent.name
-    return path.stem
-
-
 def cmd_automask(args: argparse.Namespace) -> int:
     from model.nn.predictor import ModelLoadError, Predictor
     from model.workflows.batch_automask import run_batch_automask, select_images
 
     folder = _open(args)
-    path = resolve_model(args.model)
-    version = model_version(args.model, path)
+    model = resolve_model(args.model)  # a broken current.json is an error naming it
+    version = model.version
     selection = BatchSelection.STALE if args.stale else BatchSelection(args.select)
     chosen, protected = select_images(
         folder.store, [r.path for r in folder.images], selection, version
@@ -67,7 +53,7 @@ def cmd_automask(args: argparse.Namespace) -> int:
     if not chosen:
         return _report_skipped(folder.layout.skipped)  # name clashes, unreadable entries
     try:
-        predictor = Predictor.load(path, batch_size=args.batch_size)
+        predictor = Predictor.load(model.path, batch_size=args.batch_size)
     except ModelLoadError as exc:
         raise CliError(str(exc)) from None
     truth = {r.image_id: r.mask_path for r in folder.images if r.mask_path is not None}
@@ -94,9 +80,8 @@ def cmd_automask(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     folder = _open(args)
     if args.model:
-        path = resolve_model(args.model)
-        active = model_version(args.model, path)
-    else:
+        active = resolve_model(args.model).version
+    else:  # counting needs no model: with none (or a broken pointer) nothing is stale
         current = ModelStore(user_models_dir()).current()
         active = current.version if current is not None else None
     status = folder_status(folder, active)

@@ -331,6 +331,17 @@ def shipped_model_info() -> ModelInfo | None:
     return ModelInfo(version=version, path=path, meta=meta)
 
 
+def model_info_for_file(path: Path) -> ModelInfo:
+    """A model file as a version: the shipped default by its id, a version folder's
+    ``model.keras`` by the folder's name, any other file by its name."""
+    path = Path(path)
+    shipped = shipped_model_info()
+    if shipped is not None and shipped.path.resolve() == path.resolve():
+        return shipped
+    version = path.parent.name if path.name == MODEL_NAME else path.stem
+    return ModelInfo(version=version, path=path, meta=read_model_meta(path))
+
+
 def is_shipped(info: ModelInfo) -> bool:
     """Is this the default installed with the package (stored ids all start with 'v')?"""
     return info.version.startswith(SHIPPED_ALIAS)

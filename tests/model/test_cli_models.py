@@ -76,7 +76,7 @@ def test_the_installed_default_is_listed(tmp_path, capsys):
 
 def test_predict_says_which_model_and_why(tmp_path, fake_shipped, caplog):
     caplog.set_level(logging.INFO, logger="model.cli.network")
-    assert resolve_model(None) == fake_shipped
+    assert resolve_model(None).path == fake_shipped
     assert "model default-v005 (no current.json in" in caplog.text
     assert "the shipped default" in caplog.text
     caplog.clear()
@@ -86,9 +86,9 @@ def test_predict_says_which_model_and_why(tmp_path, fake_shipped, caplog):
         resolve_model(None)  # never a silent switch to the shipped default
     with pytest.raises(CliError, match=r"current\.json cannot be used"):
         resolve_model(str(tmp_path / "models"))  # a store folder: the same rule
-    assert resolve_model("default") == fake_shipped  # the fallback, asked for
+    assert resolve_model("default").path == fake_shipped  # the fallback, asked for
     assert "model default-v005 (asked for with --model default)" in caplog.text
     (tmp_path / "models" / "current.json").unlink()
     caplog.clear()
-    assert resolve_model(str(tmp_path / "models")) == fake_shipped  # a store folder
+    assert resolve_model(str(tmp_path / "models")).path == fake_shipped  # a store folder
     assert "model default-v005 (" in caplog.text
