@@ -179,7 +179,9 @@ class ModelStore:
         """Why ``current.json`` cannot be used (garbled, truncated, names a version that
         is gone), as a sentence naming the file and (``advice``) the command-line fix;
         None when it is fine or absent (then the shipped default is current by design)."""
-        problem = self._pointer()[2]
+        return self._problem_sentence(self._pointer()[2], advice)
+
+    def _problem_sentence(self, problem: str | None, advice: bool) -> str | None:
         if problem is None:
             return None
         if not advice:
@@ -206,11 +208,11 @@ class ModelStore:
         shipped default. Without it (the GUI, listings) the fallback is taken and ``why``
         says so.
         """
-        if strict:
-            problem = self.pointer_problem()
-            if problem is not None:
-                raise ModelStoreError(problem)
-        info, why = self._read_pointer()
+        info, why, problem = self._pointer()  # current.json read once
+        if problem is not None:
+            if strict:
+                raise ModelStoreError(self._problem_sentence(problem, advice=True))
+            log.warning("%s", why)
         if info is not None:
             return info, why
         shipped = shipped_model_info()
