@@ -28,9 +28,10 @@ from model.workflows.annotation_folder import (
 log = logging.getLogger(__name__)
 
 
-def _open(args: argparse.Namespace) -> AnnotationFolder:
+def _open(args: argparse.Namespace, create: bool = True) -> AnnotationFolder:
     try:
-        return open_annotation_folder(Path(args.folder), Path(args.edits) if args.edits else None)
+        edits = Path(args.edits) if args.edits else None
+        return open_annotation_folder(Path(args.folder), edits, create)
     except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from None
 
@@ -78,7 +79,7 @@ def cmd_automask(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    folder = _open(args)
+    folder = _open(args, create=False)  # a status query writes nothing beside the data
     if args.model:
         active = resolve_model(args.model).version
     else:  # counting needs no model: with none (or a broken pointer) nothing is stale

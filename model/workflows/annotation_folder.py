@@ -15,7 +15,7 @@ from model.data.dataset import DataLayout, ImageRecord, scan_folder
 from model.edits import lifecycle
 from model.edits.effort import VersionEffort, effort_by_version
 from model.edits.lifecycle import ActiveModels, StateCounts
-from model.edits.project_store import ProjectStore
+from model.edits.project_store import ProjectStore, default_project_dir
 
 
 def image_folder_of(folder: Path, layout: DataLayout) -> Path:
@@ -27,21 +27,28 @@ def image_folder_of(folder: Path, layout: DataLayout) -> Path:
 class AnnotationFolder:
     layout: DataLayout
     image_folder: Path
-    store: ProjectStore
+    project_dir: Path
+    store: ProjectStore | None  # None: no edits yet, and the caller only reads
 
     @property
     def images(self) -> list[ImageRecord]:
         return self.layout.images
 
 
-def open_annotation_folder(folder: Path, project_dir: Path | None = None) -> AnnotationFolder:
+def open_annotation_folder(
+    folder: Path, project_dir: Path | None = None, create: bool = True
+) -> AnnotationFolder:
     """Scan ``folder`` (a Kaggle root, its train/ or test/, or plain images) and open its
-    project store (``<images>_edits`` beside the images unless ``project_dir``)."""
+    project store (``<images>_edits`` beside the images unless ``project_dir``).
+
+    ``create=False`` (a command that only reads, like ``carvana status``) leaves a folder
+    nobody has edited untouched: no edits folder is made beside the data.
+    """
     layout = scan_folder(folder)
     image_folder = image_folder_of(Path(folder), layout)
-    return AnnotationFolder(
-        layout, image_folder, ProjectStore.for_folder(image_folder, project_dir)
-    )
+    root = Path(project_dir) if project_dir is not None else default_project_dir(image_folder)
+    store = ProjectStore(root) if create or root.exists() else None
+    return AnnotationFolder(layout, image_folder, root, store)
 
 
 @dataclass
@@ -87,8 +94,8 @@ class FolderStatus:
 
 
 def folder_status(folder: AnnotationFolder, active: ActiveModels | str | None) -> FolderStatus:
-    records = folder.store.records()
+    records = folder.store.records() if folder.store is not None else {}
     ids = [r.image_id for r in folder.images]
     counts = lifecycle.count_states(records, ids, active)
     name = active.default if isinstance(active, ActiveModels) else active
-    return FolderStatus(counts, name, folder.store.root, effort_by_version(records))
+    return FolderStatus(counts, name, folder.project_dir, effort_by_version(records))
