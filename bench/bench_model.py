@@ -75,7 +75,7 @@ def bench_one(preset: str, width: float, args, pairs) -> dict:
     h, w = preset_size(preset)
     model = build_segnet(h, w, width)
     row = {"preset": preset, "width": width, "params": model.count_params()}
-    predictor = Predictor(model, name=f"{preset}-w{width:g}", batch_size=1)
+    predictor = Predictor.from_keras(model, name=f"{preset}-w{width:g}", batch_size=1)
     image = np.random.default_rng(0).integers(0, 256, (1280, 1918, 3), dtype=np.uint8)
     row["infer_ms"] = _ms(lambda: predictor.predict(image), args.iters)
     row["infer_tta_ms"] = _ms(lambda: predictor.predict(image, tta=True), args.iters)

@@ -19,3 +19,10 @@ def user_state_dir() -> Path:
     """``$XDG_STATE_HOME/carvana-gui`` (default ``~/.local/state/carvana-gui``): the log."""
     home = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     return Path(home) / APP_DIR
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/carvana-gui`` (default ``~/.cache/carvana-gui``): things that
+    can be made again, such as converted inference models."""
+    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(home) / APP_DIR

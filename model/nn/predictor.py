@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from model.data.masks import read_image
+from model.nn.engines import Engine, EngineError, KerasEngine, load_engine
 from model.nn.losses import CUSTOM_OBJECTS
 from model.nn.network import fits_by_padding
 from model.nn.shipping import to_float32
@@ -47,6 +48,7 @@ class ModelLoadError(RuntimeError):
 class Prediction:
     mask: np.ndarray  # uint8 0/1, (H, W) of the input image
     prob: np.ndarray  # float32 0..1, (H, W)
+    encoded: object = None  # what predict_paths' `encode` made of the mask (an RLE...)
 
 
 def load_model_file(path: Path, compile: bool = False) -> keras.Model:
@@ -117,22 +119,31 @@ class Predictor:
 
     def __init__(
         self,
-        model: keras.Model,
+        engine: Engine,
         name: str = "model",
         threshold: float = DEFAULT_THRESHOLD,
         meta: dict | None = None,
         batch_size: int = 2,
     ) -> None:
-        self.model = model
+        self.engine = engine
         self.name = name
         self.threshold = float(threshold)
         self.meta = dict(meta or {})
         self.batch_size = max(1, int(batch_size))
-        self.input_size: tuple[int, int] = (int(model.input_shape[1]), int(model.input_shape[2]))
+        self.input_size: tuple[int, int] = tuple(engine.input_size)
 
     @classmethod
-    def load(cls, path: Path, batch_size: int = 2) -> Predictor:
-        """Load a model file and the JSON beside it (threshold, name); never half-loads."""
+    def from_keras(cls, model: keras.Model, **kwargs) -> Predictor:
+        """A Predictor for a model already in memory (training, benchmarks): Keras engine."""
+        return cls(KerasEngine(model), **kwargs)
+
+    @classmethod
+    def load(cls, path: Path, batch_size: int = 2, engine: str | None = None) -> Predictor:
+        """Load a model file and the JSON beside it (threshold, name); never half-loads.
+
+        `engine`: auto, keras or openvino (see model.nn.engines); the OpenVINO engine
+        converts the file once and caches the result.
+        """
         path = Path(path)
         if not path.is_file():
             raise ModelLoadError(f"{path}: model file not found")
@@ -141,11 +152,18 @@ class Predictor:
             threshold = meta_threshold(meta, meta_path_for(path))
         except ModelStoreError as exc:
             raise ModelLoadError(str(exc)) from None
-        model = load_model_file(path)
+        if path.suffix != ".keras":
+            raise ModelLoadError(f"{path}: expected a Keras 3 '.keras' model file")
+        if not zipfile.is_zipfile(path):  # before any engine: a cache never hides a bad file
+            raise ModelLoadError(f"{path}: not a .keras archive (corrupt or truncated file)")
+        try:
+            runner = load_engine(path, engine, lambda: load_model_file(path))
+        except EngineError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from None
         name = str(meta.get("name") or meta.get("version") or path.stem)
         if path.name == "model.keras" and "name" not in meta:
             name = path.parent.name
-        return cls(model, name=name, threshold=threshold, meta=meta, batch_size=batch_size)
+        return cls(runner, name=name, threshold=threshold, meta=meta, batch_size=batch_size)
 
     def predict_probabilities(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:
         """(B, H, W, 3) float32 at the model size -> (B, H, W) float32 probabilities."""
@@ -157,9 +175,7 @@ class Predictor:
         return self._run(batch)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        # predict_on_batch reuses one compiled function: far less overhead than predict().
-        out = self.model.predict_on_batch(np.ascontiguousarray(batch))
-        return np.asarray(out, dtype=np.float32)[..., 0]
+        return self.engine(batch)
 
     def _finish(self, prob_small: np.ndarray, image_hw: tuple[int, int]) -> Prediction:
         prob = np.clip(from_model_output(prob_small, image_hw), 0.0, 1.0)
@@ -180,12 +196,16 @@ class Predictor:
         on_error: ErrorFn | None = None,
         workers: int = 2,
         prefetch: int | None = None,
+        encode: Callable[[np.ndarray], object] | None = None,
     ) -> Iterator[tuple[Path, Prediction]]:
-        """Predict image files in order, decoding ahead on background threads.
+        """Predict image files in order as a pipeline: decoding and resizing run ahead on
+        `workers` threads, the network on this thread, and upsampling, thresholding and
+        `encode(mask)` (stored as ``Prediction.encoded``; an RLE encoder for an export) on
+        a finishing thread while the network runs on the next batch.
 
-        At most `prefetch` decoded images are in flight (default 2 batches), so memory
-        does not grow with the number of paths. Unreadable files are passed to
-        `on_error(path, exc)` (default: log a warning) and skipped.
+        At most `prefetch` decoded images (default 2 batches) and two batches of results
+        are in flight, so memory does not grow with the number of paths. Unreadable files
+        are passed to `on_error(path, exc)` (default: log a warning) and skipped.
         """
         prefetch = prefetch or 2 * self.batch_size
         report = on_error or (lambda p, e: log.warning("skipping %s: %s", p, e))
@@ -195,9 +215,19 @@ class Predictor:
             image = read_image(path)
             return to_model_input(image, size), image.shape[:2]
 
+        def finish(prob: np.ndarray, hw: tuple[int, int]) -> Prediction:
+            prediction = self._finish(prob, hw)
+            if encode is not None:
+                prediction.encoded = encode(prediction.mask)
+            return prediction
+
         path_iter = iter(paths)
         pending: deque[tuple[Path, Future]] = deque()
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool:
+        finishing: deque[tuple[Path, Future]] = deque()
+        with (
+            ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as finisher,
+        ):
 
             def fill() -> None:
                 while len(pending) < prefetch:
@@ -207,7 +237,14 @@ class Predictor:
                     pending.append((Path(path), pool.submit(decode, Path(path))))
 
             fill()
-            while pending:
+            while pending or finishing:
+                # Hand out finished results in order; wait only for an older batch (the
+                # newest one finishes while the network runs) or when nothing is left.
+                while finishing and (
+                    finishing[0][1].done() or len(finishing) > self.batch_size or not pending
+                ):
+                    path, done = finishing.popleft()
+                    yield path, done.result()
                 batch: list[tuple[Path, np.ndarray, tuple[int, int]]] = []
                 while pending and len(batch) < self.batch_size:
                     path, future = pending.popleft()
@@ -222,4 +259,4 @@ class Predictor:
                     continue
                 probs = self.predict_probabilities(np.stack([b[1] for b in batch]), tta)
                 for (path, _, hw), prob in zip(batch, probs, strict=True):
-                    yield path, self._finish(prob, hw)
+                    finishing.append((path, finisher.submit(finish, prob, hw)))

@@ -28,6 +28,22 @@ def _with_dtype(model: keras.Model, dtype: str) -> keras.Model:
     return twin
 
 
+def for_training(model: keras.Model, policy: str) -> keras.Model:
+    """A twin of a loaded model whose layers train under the dtype ``policy`` (float32,
+    mixed_bfloat16, ...), weights as float32 variables, the classifier kept float32."""
+    if policy == "float32":
+        return to_float32(model)
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        config["dtype"] = "float32" if layer.name == "mask" else policy
+        return layer.__class__.from_config(config)
+
+    twin = keras.models.clone_model(model, clone_function=clone)
+    twin.set_weights([np.asarray(w).astype("float32") for w in model.get_weights()])
+    return twin
+
+
 def has_float16_weights(model: keras.Model) -> bool:
     return any(str(w.dtype) == "float16" for w in model.weights)
 

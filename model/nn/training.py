@@ -25,13 +25,13 @@ from model.nn.backend import (
     backend_name,
     data_parallel,
     make_repeatable,
-    set_mixed_precision,
+    set_precision,
 )
 from model.nn.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
 from model.nn.losses import CUSTOM_OBJECTS, LOSSES, dice_coef
 from model.nn.network import build_segnet
 from model.nn.pipeline import MaskSequence
-from model.nn.shipping import to_float32
+from model.nn.shipping import for_training
 from model.nn.train_callbacks import (
     BEST_NAME,
     CheckpointCallback,
@@ -126,11 +126,10 @@ class _RecalibrateUnlessCancelled(RecalibrateBatchNorm):
 
 
 @contextlib.contextmanager
-def _dtype_policy(mixed: bool):
-    """Mixed precision only while the network is built; the saved model keeps its policy."""
+def _dtype_policy(precision: str):
+    """The precision policy only while the network is built; the saved model keeps it."""
     previous = keras.mixed_precision.global_policy().name
-    if mixed:
-        set_mixed_precision(True)
+    set_precision(precision)
     try:
         yield
     finally:
@@ -165,11 +164,13 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
             log.info("loss is now %s: best validation loss and patience start over", config.loss)
             state.update(best_val_loss=math.inf, wait=0)
         return model, state
-    with _dtype_policy(config.mixed_precision):
+    with _dtype_policy(config.precision):
         if config.base_model is not None:
             # The shipped default stores float16 weights. Trained as float16 layers its loss
-            # is NaN from the first batch (and slow on CPUs), so every base trains as float32.
-            model = to_float32(load_keras_model(Path(config.base_model)))
+            # is NaN from the first batch (and slow on CPUs), so every base trains with
+            # float32 variables, its layers computing in the chosen precision.
+            policy = keras.mixed_precision.global_policy().name
+            model = for_training(load_keras_model(Path(config.base_model)), policy)
             expected = (None, *config.input_size, 3)
             if tuple(model.input_shape) != expected:
                 config.preset = f"{model.input_shape[1]}x{model.input_shape[2]}"
@@ -179,8 +180,30 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
             model = build_segnet(h, w, config.width_multiplier)
             if config.init_weights is not None:
                 _transfer_weights(Path(config.init_weights), model)
+    set_trainable(model, config.trainable, config.freeze_bn)  # before compile: it counts
     compile_model(model, config.learning_rate, config.loss)
     return model, _fresh_state(config)
+
+
+TRAINABLE = ("all", "decoder", "bn")
+
+
+def set_trainable(model: keras.Model, which: str = "all", freeze_bn: bool = False) -> None:
+    """Which layers learn. ``decoder``: the ``dec*`` layers and the classifier (the encoder
+    keeps the general features); ``bn``: BatchNorm scale/offset only. ``freeze_bn``: every
+    BatchNorm layer frozen, which in Keras 3 also runs it in inference mode (the moving
+    statistics stay those of the whole training set, not of one car's batch of 2)."""
+    if which not in TRAINABLE:
+        raise ValueError(f"unknown trainable {which!r}: choose one of {', '.join(TRAINABLE)}")
+    for layer in model.layers:
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        if which == "decoder":
+            on = layer.name.startswith("dec") or layer.name == "mask"
+        elif which == "bn":
+            on = is_bn
+        else:
+            on = True
+        layer.trainable = on and not (freeze_bn and is_bn)
 
 
 def train(
@@ -207,6 +230,7 @@ def train(
             seed=config.seed,
             cache=config.cache,
             workers=config.workers,
+            repeats=config.repeats,
         )
         val_seq = None
         if config.val_pairs:
@@ -224,6 +248,8 @@ def train(
         # Precise BN must run before validation and before the checkpoints are written.
         recalibrate = _RecalibrateUnlessCancelled(train_seq, progress)
         callbacks: list[keras.callbacks.Callback] = [progress, recalibrate, checkpoints]
+        if config.freeze_bn:  # frozen BatchNorm keeps its statistics: nothing to recalibrate
+            callbacks.remove(recalibrate)
         if config.tensorboard and backend_name() == "tensorflow":
             callbacks.append(
                 keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch")
@@ -241,7 +267,8 @@ def train(
     best = out / BEST_NAME
     if progress.cancelled and not best.exists():
         # Cancelled inside the first epoch: keep what was learned rather than nothing.
-        recalibrate_batchnorm(model, train_seq)
+        if not config.freeze_bn:
+            recalibrate_batchnorm(model, train_seq)
         save_model_atomic(model, best)
     result = TrainResult(
         model_path=best if best.exists() else None,

@@ -59,7 +59,9 @@ def test_export_prints_nothing_from_tensorflow(tmp_path):
     assert _chatter(result.stderr) == []
     verbose = _carvana(["--verbose", "export", str(train), "-o", "v.csv", "--model", str(model)],
                        tmp_path)  # fmt: skip
-    assert verbose.returncode == 0 and _chatter(verbose.stderr)  # --verbose shows it all
+    # --verbose shows the logs (TensorFlow's own start-up lines only appear where TensorFlow
+    # probes devices, which the Keras engine no longer does for a CPU-only export)
+    assert verbose.returncode == 0 and "INFO model.cli.network: model tiny" in verbose.stderr
 
 
 def test_window_start_with_the_model_worker_prints_nothing_from_tensorflow(tmp_path):

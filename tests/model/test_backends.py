@@ -111,19 +111,41 @@ def test_jax_trains_in_data_parallel_and_loads_tensorflow_weights(data, tmp_path
     np.testing.assert_allclose(np.load(tmp_path / "jax_prob.npy"), tf_prob, atol=2e-4)
 
 
-def test_mixed_precision_switch_builds_float16_layers_with_a_float32_output():
+@pytest.mark.parametrize(
+    ("precision", "compute"), [("float16", "float16"), ("bfloat16", "bfloat16")]
+)
+def test_precision_switch_builds_mixed_layers_with_a_float32_output(precision, compute):
     import keras
 
-    from model.nn.backend import set_mixed_precision
+    from model.nn.backend import set_precision
     from model.nn.network import build_segnet
 
     previous = keras.mixed_precision.global_policy().name
     try:
-        assert set_mixed_precision(True) == "mixed_float16"
+        assert set_precision(precision) == f"mixed_{precision}"
         model = build_segnet(128, 128, 0.125)
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    assert model.get_layer("enc0_a_conv").compute_dtype == "float16"
+    assert model.get_layer("enc0_a_conv").compute_dtype == compute
     assert model.get_layer("enc0_a_conv").variable_dtype == "float32"
     assert model.get_layer("mask").compute_dtype == "float32"  # loss stays numerically safe
     assert keras.mixed_precision.global_policy().name == previous
+    with pytest.raises(ValueError, match="unknown precision"):
+        set_precision("int8")
+
+
+def test_a_float16_stored_base_trains_in_bfloat16_with_float32_variables():
+    import keras
+
+    from model.nn.network import build_segnet
+    from model.nn.shipping import _with_dtype, for_training
+
+    stored = _with_dtype(build_segnet(128, 128, 0.125), "float16")
+    twin = for_training(stored, "mixed_bfloat16")
+    assert twin.get_layer("enc0_a_conv").compute_dtype == "bfloat16"
+    assert all(str(w.dtype) == "float32" for w in twin.weights)
+    assert twin.get_layer("mask").compute_dtype == "float32"
+    x = np.random.default_rng(0).random((1, 128, 128, 3), dtype=np.float32)
+    np.testing.assert_allclose(
+        np.asarray(twin(x)), np.asarray(keras.ops.cast(stored(x), "float32")), atol=0.05
+    )

@@ -1,0 +1,136 @@
+"""The OpenVINO engine: the Keras network converted once per model file, cached, and
+compiled for this CPU (bf16 where the CPU has it, which is where most of the speed is).
+
+Conversion takes a few seconds and needs the Keras model; the converted graph is kept in
+``$XDG_CACHE_HOME/carvana-gui/openvino/<hash of the model file>-<openvino version>/``, so
+later loads skip Keras entirely. The cache is written to a temporary folder and renamed
+into place, so two processes converting at once never see half a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.data.file_hash import file_sha256
+from model.data.user_dirs import user_cache_dir
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "bf16", "f32")
+# Tests and benchmarks pin the precision; users get the CPU's best.
+PRECISION_ENV = "CARVANA_OPENVINO_PRECISION"
+CACHE_ENTRIES = 8  # about 35 MB each for the default network
+
+
+def cpu_device_missing() -> str | None:
+    import openvino as ov
+
+    if "CPU" not in ov.Core().available_devices:
+        return "OpenVINO sees no CPU device"
+    return None
+
+
+def cache_root() -> Path:
+    return user_cache_dir() / "openvino"
+
+
+def cache_dir_for(model_file: Path) -> Path:
+    import openvino as ov
+
+    version = ov.__version__.split("-")[0]
+    return cache_root() / f"{file_sha256(model_file)[:24]}-ov{version}"
+
+
+def best_precision(core) -> str:
+    """bf16 where the CPU computes it natively (AVX-512 BF16 / AMX), else f32."""
+    return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+
+
+@dataclass
+class OpenVinoEngine:
+    compiled: object  # openvino.CompiledModel
+    input_size: tuple[int, int]
+    precision: str
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = f"openvino-{self.precision}"
+        self._request = self.compiled.create_infer_request()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        # infer() releases the GIL: decoding and upsampling threads run meanwhile.
+        result = self._request.infer([np.ascontiguousarray(batch, dtype=np.float32)])
+        return np.array(result[0], dtype=np.float32, copy=True)[..., 0]
+
+
+def convert_to_cache(model_file: Path, keras_model) -> Path:
+    """Convert `keras_model` (loaded from `model_file`) and store it; returns the .xml."""
+    import openvino as ov
+
+    target = cache_dir_for(model_file)
+    h, w = int(keras_model.input_shape[1]), int(keras_model.input_shape[2])
+    with warnings.catch_warnings():  # Keras notes the input's name while tracing
+        warnings.simplefilter("ignore")
+        converted = ov.convert_model(keras_model, input=[(-1, h, w, 3)])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        # Weights stay float32 on disk: the CPU plugin picks bf16 at compile time.
+        ov.save_model(converted, staging / "model.xml", compress_to_fp16=False)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process stored the same model first: use theirs
+            if not (target / "model.xml").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    prune_cache(keep=CACHE_ENTRIES, spare=target)
+    return target / "model.xml"
+
+
+def prune_cache(keep: int, spare: Path | None = None) -> None:
+    """Keep the `keep` most recently converted models (each fine-tune makes a new one)."""
+    entries = [p for p in cache_root().glob("*-ov*") if p.is_dir() and p != spare]
+    entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[max(0, keep - 1) :]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_openvino(
+    model_file: Path, load_keras: Callable[[], object], precision: str | None = None
+) -> OpenVinoEngine:
+    """Compile the cached conversion of `model_file` (converting it first if needed)."""
+    import openvino as ov
+
+    precision = (precision or os.environ.get(PRECISION_ENV) or "auto").lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown OpenVINO precision {precision!r}: one of {PRECISIONS}")
+    xml = cache_dir_for(model_file) / "model.xml"
+    core = ov.Core()
+    graph = None
+    if xml.is_file():
+        try:
+            graph = core.read_model(xml)
+        except Exception as exc:  # a damaged cache entry is made again, never fatal
+            log.warning("%s: unreadable cached model (%s); converting again", xml, exc)
+            shutil.rmtree(xml.parent, ignore_errors=True)
+    if graph is None:
+        log.info("converting %s for OpenVINO (once per model file)", model_file)
+        xml = convert_to_cache(model_file, load_keras())
+        graph = core.read_model(xml)
+    if precision == "auto":
+        precision = best_precision(core)
+    shape = graph.input(0).get_partial_shape()
+    size = (int(shape[1].get_length()), int(shape[2].get_length()))
+    config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+    compiled = core.compile_model(graph, "CPU", config)
+    return OpenVinoEngine(compiled, size, precision)
