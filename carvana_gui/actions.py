@@ -55,6 +55,9 @@ NEEDS_IMAGE = (
     "next_unreviewed",
     "mark_reviewed",
     "auto_mask",
+    "diff_truth",
+    "show_before",
+    "next_worst",
 )
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -127,8 +130,34 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Highlight pixels the model was unsure about",
         True,
     ),
+    ActionSpec(
+        "diff_truth",
+        "&Difference to truth",
+        "view",
+        ("X",),
+        None,
+        "Show where the mask differs from the ground truth: magenta false car, cyan missed car",
+        True,
+    ),
+    ActionSpec(
+        "show_before",
+        "Show auto-mask (&before)",
+        "view",
+        ("V",),
+        None,
+        "Flip between your mask and the model's auto-mask, to see what was changed",
+        True,
+    ),
     ActionSpec("prev_image", "&Previous image", "image", ("A", "Left"), "prev"),
     ActionSpec("next_image", "&Next image", "image", ("D", "Right"), "next"),
+    ActionSpec(
+        "next_worst",
+        "Next &worst",
+        "image",
+        ("W",),
+        None,
+        "Go to the next image by Dice against the ground truth, worst first",
+    ),
     ActionSpec(
         "next_unreviewed",
         "Next &unreviewed",

@@ -49,6 +49,7 @@ from carvana_gui.jobs.image_cache import ImageCache
 from carvana_gui.jobs.model_worker import ModelWorker
 from carvana_gui.message_box import non_modal_box
 from carvana_gui.panels.auto_mask import AutoMaskFlow
+from carvana_gui.panels.compare_views import install_compare_views
 from carvana_gui.panels.image_list import FolderScanThread, ImageListDock, ImageTableModel
 from carvana_gui.panels.mask_commands import MaskCommands
 from carvana_gui.panels.model_loop import install_model_loop
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
             self.image_list.set_sort(*sort)
         self.image_list.sort_changed.connect(self._on_sort_changed)
         install_model_loop(self)  # fine-tune/batch/effort docks, export, versions (issue 5)
+        self.compare_views = install_compare_views(self)  # X, V, W: where masks err
         self.resize(1500, 950)
         if geometry := self.state.geometry():
             self.restoreGeometry(geometry)

@@ -101,6 +101,9 @@ class MaskCanvas(pg.GraphicsView):
         self._color = bgra(QColor("#1e90ff"))
         self._outline = False
         self._overlay_rgba: np.ndarray | None = None
+        self._mask_wanted = True  # the Show-mask choice (M)
+        self._mask_covered = False  # a comparison view (difference to truth) hides the mask
+        self._shown_instead: np.ndarray | None = None  # another mask on show (the 'before')
         self._space_down = False
         self._space_used = False
         self._panning = False
@@ -162,6 +165,7 @@ class MaskCanvas(pg.GraphicsView):
             self.zoom_changed.emit(self.zoom())
 
     def _on_document_loaded(self) -> None:
+        self._shown_instead = None
         mask = self.document.mask
         if mask is None:
             self.mask_item.set_array(None)
@@ -171,9 +175,24 @@ class MaskCanvas(pg.GraphicsView):
             self.mask_item.set_array(self._overlay_rgba)
         self.refresh_mask(None)
 
+    @property
+    def shown_mask(self) -> np.ndarray | None:
+        """The mask on screen: the document's, or the one ``show_instead`` put there."""
+        return self.document.mask if self._shown_instead is None else self._shown_instead
+
+    def show_instead(self, mask: np.ndarray | None) -> None:
+        """Draw ``mask`` instead of the document's (None: the document's again); only the
+        picture changes, never the edited mask or its history."""
+        if mask is not None and (
+            self.document.mask is None or mask.shape != self.document.mask.shape
+        ):
+            raise ValueError("the mask shown instead must have the edited mask's size")
+        self._shown_instead = mask
+        self.refresh_mask(None)
+
     def refresh_mask(self, box: Box | None = None) -> None:
-        """Redraw the overlay for ``box`` (None: everything) from the document's mask."""
-        mask = self.document.mask
+        """Redraw the overlay for ``box`` (None: everything) from the shown mask."""
+        mask = self.shown_mask
         if mask is None or self._overlay_rgba is None:
             return
         full = (0, 0, mask.shape[0], mask.shape[1])
@@ -191,7 +210,13 @@ class MaskCanvas(pg.GraphicsView):
             self.refresh_mask(None)
 
     def set_mask_visible(self, visible: bool) -> None:
-        self.mask_item.setVisible(visible)
+        self._mask_wanted = visible
+        self.mask_item.setVisible(visible and not self._mask_covered)
+
+    def cover_mask(self, covered: bool) -> None:
+        """Hide the mask overlay while a view drawn in its place (the difference) is on."""
+        self._mask_covered = covered
+        self.mask_item.setVisible(self._mask_wanted and not covered)
 
     def set_confidence(self, prob: np.ndarray | None, low: float = 0.2, high: float = 0.8) -> None:
         """Highlight pixels the model was unsure about (None hides the band)."""

@@ -38,6 +38,9 @@ class MaskDocument(QObject):
         # Why the shown image may not be edited (its stored mask is unreadable or of
         # another size: an edit would overwrite that file), or None.
         self.read_only: str | None = None
+        # Why edits are held for now (a view shows another mask than the one edited:
+        # the auto-mask 'before'), or None; unlike read_only, nothing is wrong on disk.
+        self.edits_held: str | None = None
 
     @property
     def history(self) -> UndoHistory | None:
@@ -52,6 +55,7 @@ class MaskDocument(QObject):
         if self._recorder is not None and self._recorder.active:
             self.end()
         self.read_only = read_only
+        self.edits_held = None  # a hold belongs to the view of the image being left
         self.image_id = image_id
         mask = np.ascontiguousarray(mask, dtype=np.uint8)
         # The document edits in place: never a read-only buffer (a decoded image's memory).
@@ -69,15 +73,22 @@ class MaskDocument(QObject):
         if self._recorder is not None and self._recorder.active:
             self.end()
         self.image_id, self.mask, self.read_only, self._recorder = None, None, None, None
+        self.edits_held = None
         self.image_loaded.emit()
         self.history_changed.emit()
 
     # -- grouped edits -----------------------------------------------------
+    @property
+    def refusal(self) -> str | None:
+        """Why an edit would be refused now (read-only image, or edits held), or None."""
+        return self.read_only or self.edits_held
+
     def refuse(self) -> bool:
-        """True (and ``refused`` emitted) when the shown image is read-only."""
-        if self.read_only is None:
+        """True (and ``refused`` emitted) when the shown image is read-only or edits are held."""
+        why = self.refusal
+        if why is None:
             return False
-        self.refused.emit(self.read_only)
+        self.refused.emit(why)
         return True
 
     def begin(self, label: str) -> None:
@@ -88,7 +99,7 @@ class MaskDocument(QObject):
 
     def apply(self, op: Callable[..., Box | None], *args: object) -> Box | None:
         """Run one editing operation ``op(mask, *args)`` inside the open gesture."""
-        if self.mask is None or self._recorder is None or self.read_only is not None:
+        if self.mask is None or self._recorder is None or self.refusal is not None:
             return None
         box = op(self.mask, *args)
         if box is not None:

@@ -42,7 +42,7 @@ class MaskCommands:
         self.review_action = review_action
 
     def fill_holes(self) -> None:
-        if not self.document.edit("fill holes", fill_holes) and not self.document.read_only:
+        if not self.document.edit("fill holes", fill_holes) and not self.document.refusal:
             self.status.show_message("No holes to fill.")
 
     def use_ground_truth(self) -> None:

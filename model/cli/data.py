@@ -10,10 +10,11 @@ import hashlib
 import sys
 from pathlib import Path
 
+from model.cli.evaluate import add_report_args, worst_collector
 from model.cli.main import CliError
 from model.cli.progress import progress_bar, progress_counter
 from model.data.dataset import list_images, list_masks, parse_image_name
-from model.data.masks import check_mask_size, image_size, read_mask, write_mask
+from model.data.masks import check_mask_size, image_size, read_image, read_mask, write_mask
 from model.kaggle.metrics import evaluate_masks
 from model.kaggle.rle import CARVANA_SHAPE, rle_decode
 from model.kaggle.submission import SubmissionWriter, iter_rle_csv, validate_submission
@@ -24,6 +25,7 @@ _EVALUATE_EPILOG = """\
 examples:
   carvana evaluate --pred predictions.csv --truth data/train_masks
   carvana evaluate --pred out/masks --truth data/train_masks.csv --worst 20
+  carvana evaluate --pred out/masks --truth data/train_masks --report report/
 
 P and T are each a folder of masks (<id>_mask.gif, <id>.png, ...) or an
 img,rle_mask CSV. Images are matched by id; every predicted image needs a truth.
@@ -113,6 +115,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pred", required=True, metavar="P", help="predicted masks: folder or RLE CSV")
     p.add_argument("--truth", required=True, metavar="T", help="true masks: folder or RLE CSV")
     p.add_argument("--worst", type=int, default=10, metavar="N", help="list the N worst images")
+    add_report_args(p)
+    p.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="the photos, for the report's crops (default: train/ beside a train_masks "
+        "folder or CSV given as --truth)",
+    )
     p.set_defaults(func=run_evaluate)
 
     p = subparsers.add_parser(
@@ -156,8 +166,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_csv_to_masks)
 
 
+def _report_photos(args: argparse.Namespace):
+    """Image id -> photo loader for the report's crops (an empty dict: no photos found)."""
+    folder = args.images
+    if folder is None:  # the Kaggle layout: train/ beside train_masks/ or train_masks.csv
+        truth = Path(args.truth)
+        guess = truth.with_name(truth.stem.removesuffix("_masks"))
+        folder = guess if truth.stem.endswith("_masks") and guess.is_dir() else None
+    if folder is None:
+        print("report: no --images folder, so the crops show the truth in grey", file=sys.stderr)
+        return {}
+    paths = {r.image_id: r.path for r in list_images(folder)}
+    return {image_id: (lambda p=path: read_image(p)) for image_id, path in paths.items()}
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    report = evaluate_masks(args.pred, args.truth, wrap=lambda ids: progress_bar(ids, desc="dice"))
+    keeper = worst_collector(args)
+    on_pair = None
+    if keeper is not None:
+        photos = _report_photos(args)
+
+        def on_pair(image_id, pred, truth, dice) -> None:
+            keeper.offer(image_id, dice, pred, truth, photos.get(image_id))
+
+    report = evaluate_masks(
+        args.pred, args.truth, wrap=lambda ids: progress_bar(ids, desc="dice"), on_pair=on_pair
+    )
     if report.count == 0:
         raise CliError(f"no predicted masks found in {args.pred}")
     print(f"mean Dice: {report.mean:.6f}")
@@ -167,6 +201,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"worst {len(worst)}:")
         for image_id, score in worst:
             print(f"  {score:.6f}  {image_id}")
+    if keeper is not None:
+        from model.workflows.eval_report import ReportData, write_report
+
+        data = ReportData(
+            title="Evaluation of predicted masks",
+            dice=dict(report.scores),
+            label="mask files as given",
+            facts=[("predicted", str(args.pred)), ("truth", str(args.truth))],
+            worst=keeper.worst(),
+        )
+        print(f"report: {write_report(data, args.report)}")
     return 0
 
 

@@ -18,6 +18,7 @@ examples:
   carvana score-model ../shared/data/carvana                 # the default model
   carvana score-model DATA --model models/v3/model.keras --json score.json
   carvana score-model DATA --training-cars 10     # pick a threshold on training cars
+  carvana score-model DATA --report report/       # and a visual report: report/index.html
 
 Scores on the validation cars named in the model's JSON (so the cars it never saw in
 training), or on a by-car split when the JSON names none. Prints mean and worst-10 Dice
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "without looking at the validation cars)",
     )
     p.add_argument("--json", type=Path, help="also write all figures to this JSON file")
+    add_report_args(p)
     p.set_defaults(func=cmd_score_model)
 
     p = subparsers.add_parser(
@@ -60,6 +62,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="the .keras file to write")
     p.add_argument("--threshold", type=float, help="store this threshold in the JSON")
     p.set_defaults(func=cmd_pack_model)
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    """--report DIR and --report-worst N, shared by score-model and evaluate."""
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="also write a visual report: DIR/index.html with its PNG figures beside it",
+    )
+    p.add_argument(
+        "--report-worst",
+        type=int,
+        default=10,
+        metavar="N",
+        help="worst images shown in the report, with crops of their errors (default 10)",
+    )
+
+
+def worst_collector(args: argparse.Namespace):
+    """The report's keeper of the worst images, or None without --report."""
+    if args.report is None:
+        return None
+    if args.report_worst < 0:
+        raise CliError(f"--report-worst must be 0 or more, got {args.report_worst}")
+    from model.workflows.worst_images import WorstImages
+
+    return WorstImages(args.report_worst)
 
 
 def cmd_score_model(args: argparse.Namespace) -> int:
@@ -85,9 +115,16 @@ def cmd_score_model(args: argparse.Namespace) -> int:
         kind = "held-out"
     if args.limit:
         records = records[: args.limit]
+    keeper = worst_collector(args)
+    on_image = None
+    if keeper is not None:
+
+        def on_image(s) -> None:  # a ScoredImage; the report is about flip TTA
+            keeper.offer(s.record.image_id, s.dice[True], s.masks[True], s.truth, s.image)
+
     start = time.perf_counter()
     with progress_counter(desc="scoring", unit="img", total=len(records)) as on_progress:
-        score = score_model(predictor, records, on_progress=on_progress)
+        score = score_model(predictor, records, on_progress=on_progress, on_image=on_image)
     seconds = time.perf_counter() - start
     cars = sorted({r.car_id or r.image_id for r in records})
     print(f"model {path} ({predictor.name}), threshold {score.model_threshold}")
@@ -115,6 +152,19 @@ def cmd_score_model(args: argparse.Namespace) -> int:
         }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+    if keeper is not None:
+        from model.workflows.eval_report import from_model_score, write_report
+
+        facts = [
+            ("model", f"{predictor.name} ({path})"),
+            ("data", str(args.data_dir)),
+            ("images", f"{score.count} of {len(cars)} {kind} cars, full resolution"),
+            ("model threshold", f"{score.model_threshold:g}"),
+            ("mean Dice, no TTA", f"{score.mean(False):.5f}"),
+        ]
+        title = f"Evaluation of {predictor.name} on {kind} cars"
+        page = write_report(from_model_score(score, keeper, facts, title), args.report)
+        print(f"report: {page}")
     return 0
 
 

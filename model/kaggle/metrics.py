@@ -109,6 +109,7 @@ def evaluate_masks(
     truth_source: str | os.PathLike[str],
     on_progress: Callable[[int, int], None] | None = None,
     wrap: Callable[[Iterable[str]], Iterable[str]] | None = None,
+    on_pair: Callable[[str, np.ndarray, np.ndarray, float], None] | None = None,
 ) -> DiceReport:
     """Dice of every predicted image against its ground truth.
 
@@ -116,7 +117,8 @@ def evaluate_masks(
     ones); truth images without a prediction are ignored (a validation subset).
     RLE masks take the shape of the folder mask they are compared with, or the
     Carvana size when both sides are CSVs. ``on_progress(done, total)`` reports
-    progress; ``wrap`` can wrap the id iterator (a CLI progress bar).
+    progress; ``wrap`` can wrap the id iterator (a CLI progress bar); ``on_pair(id, pred,
+    truth, dice)`` sees each decoded pair once (a report keeps its worst crops).
     """
     preds = mask_source(pred_source)
     truths = mask_source(truth_source)
@@ -146,6 +148,8 @@ def evaluate_masks(
                 f"{truth.shape[0]}x{truth.shape[1]}"
             )
         report.scores[image_id] = dice(pred, truth)
+        if on_pair is not None:
+            on_pair(image_id, pred, truth, report.scores[image_id])
         if on_progress is not None:
             on_progress(done, len(preds))
     return report

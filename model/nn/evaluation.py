@@ -55,6 +55,22 @@ class ModelScore:
         return len(self.scores[(False, self.model_threshold)])
 
 
+@dataclass
+class ScoredImage:
+    """One scored image handed to ``score_model``'s ``on_image``: the photo, its truth and
+    the masks at the model's threshold, plain (False) and flip TTA (True), with their Dice.
+
+    Only lent for the call: a caller keeps what it needs (a report, its worst crops), so
+    memory does not grow with the number of images.
+    """
+
+    record: ImageRecord
+    image: np.ndarray
+    truth: np.ndarray
+    masks: dict[bool, np.ndarray]
+    dice: dict[bool, float]
+
+
 def validation_records(
     data_dir: Path, meta: dict, val_fraction: float = 0.1, seed: int = 0
 ) -> list[ImageRecord]:
@@ -102,6 +118,7 @@ def score_model(
     records: Iterable[ImageRecord],
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS,
     on_progress: Callable[[int], None] | None = None,
+    on_image: Callable[[ScoredImage], None] | None = None,
 ) -> ModelScore:
     """Full-resolution Dice of every record, with and without flip TTA, at each threshold."""
     model_t = round(predictor.threshold, 4)
@@ -115,10 +132,16 @@ def score_model(
             both = predictor.predict_probabilities(np.concatenate([x, x[:, :, ::-1]]))
             plain_small, mirror_small = both[0], both[1][:, ::-1]
             variants = {False: plain_small, True: 0.5 * (plain_small + mirror_small)}
+            masks = {}
             for tta, small in variants.items():
                 prob = from_model_output(small, truth.shape)
                 for t in all_t:
                     result.scores[(tta, t)][record.image_id] = dice(prob > t, truth)
+                if on_image is not None:
+                    masks[tta] = prob > model_t
+            if on_image is not None:
+                scores = {tta: result.scores[(tta, model_t)][record.image_id] for tta in masks}
+                on_image(ScoredImage(record, image, truth, masks, scores))
             if on_progress:
                 on_progress(done)
     return result
