@@ -77,6 +77,8 @@ class AutoMaskController(QObject):
         self.worker = worker
         self.model: ActiveModel | None = None
         self.discovered = False
+        # Learn this car: a car with a model of its own is auto-masked by it (car id -> model)
+        self.car_models: dict[str, ActiveModel] = {}
 
     def discover(self) -> None:
         """Import Keras and find the default model, in the background."""
@@ -111,13 +113,23 @@ class AutoMaskController(QObject):
             # still discovering: the discover job runs first (same queue), so look again there
             job = self._job_when_ready(image_id, image, tta)
             return self.worker.submit(job, "auto-mask", on_result=self._deliver)
+        return self.run_with(self.model_for(image_id), image_id, image, tta)
+
+    def model_for(self, image_id: str) -> ActiveModel | None:
+        """The image's active model: its car's own model, else the general one."""
+        return self.car_models.get(image_id.split("_", 1)[0], self.model)
+
+    def run_with(
+        self, model: ActiveModel | None, image_id: str, image: np.ndarray, tta: bool = False
+    ) -> int:
+        """Queue an auto-mask of ``image`` by ``model``; the result comes as result_ready."""
         return self.worker.submit(
-            self._job(self.model, image_id, image, tta), "auto-mask", on_result=self._deliver
+            self._job(model, image_id, image, tta), "auto-mask", on_result=self._deliver
         )
 
     def _job_when_ready(self, image_id: str, image: np.ndarray, tta: bool):
         def job(ctx: JobContext) -> AutoMaskResult | None:
-            model = self.model
+            model = self.model_for(image_id)
             if model is None:
                 return None
             return self._job(model, image_id, image, tta)(ctx)

@@ -9,6 +9,7 @@ keep-or-not. Two forms:
 - ``carvana finetune IMAGES_DIR MASKS_DIR``: a plain masks folder; every mask counts as
   reviewed.
 
+``--car CAR`` learns one car instead (see ``model.cli.learn_car``).
 ``--with-truth`` adds the folder's ground-truth masks to training (never of a select or
 judge car). Ctrl-C stops; nothing is stored unless ``--keep-cancelled`` and an epoch had
 finished. ``carvana models`` shows each version's verdict and lets the user overrule it.
@@ -22,8 +23,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from model.cli.learn_car import add_arguments as add_learn_car_arguments
 from model.cli.main import CliError
-from model.cli.network import INTERRUPTED, cooperative_interrupt, resolve_model
+from model.cli.network import (
+    INTERRUPTED,
+    add_precision_arg,
+    cooperative_interrupt,
+    resolve_model,
+)
 from model.data.dataset import list_images
 from model.store.versions import (
     ModelStore,
@@ -104,6 +111,12 @@ class _Printer:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    if getattr(args, "car", None) or getattr(args, "forget_car", None):
+        from model.cli import learn_car
+
+        if args.car and args.forget_car:
+            raise CliError("--car and --forget-car: choose one")
+        return learn_car.cmd_learn_car(args) if args.car else learn_car.cmd_forget_car(args)
     store = ModelStore(Path(args.out) if args.out else user_models_dir())
     base = resolve_model(args.model, store)  # a broken current.json is an error
     sources = _sources(args)  # ground truth comes with the folder's records
@@ -115,6 +128,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         include_ground_truth=args.with_truth,
         seed=args.seed,
         workers=args.workers,
+        extra={"precision": args.precision},
     )
     print(f"fine-tuning {base.version} ({base.path})")
     printer = _Printer()
@@ -168,6 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("folder", metavar="FOLDER", help="annotation folder, or IMAGES_DIR")
     p.add_argument("masks_dir", nargs="?", metavar="MASKS_DIR", help="plain masks folder")
     p.add_argument("--edits", metavar="DIR", help="edits folder (default: <images>_edits)")
+    add_learn_car_arguments(p)
     p.add_argument(
         "--with-truth",
         action="store_true",
@@ -202,4 +217,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers", type=int, default=defaults.workers, help="data loading threads (%(default)s)"
     )
+    add_precision_arg(p)
     p.set_defaults(func=cmd_finetune)

@@ -164,13 +164,17 @@ def run_finetune(
     keep_cancelled: Callable[[], bool] | bool = False,
     make_current: bool = False,
     run_dir: Path | None = None,
+    label: str = "finetune",
+    extra_meta: dict | None = None,
 ) -> FinetuneOutcome:
     """Fine-tune ``base`` (None: a fresh network) on ``sources``, judge, store, decide.
 
     ``should_stop`` cancels (polled every batch); after a cancel, ``keep_cancelled()``
     says whether the best finished epoch is still judged and stored. ``make_current``
     makes a stored candidate current even when it did not win (noted in its JSON).
-    Raises ValueError when there is nothing to train on.
+    ``label`` names the version folder (vNNN-label); ``extra_meta`` goes into its JSON
+    (e.g. the car of a per-car version, see ``learn_car``). Raises ValueError when there
+    is nothing to train on.
     """
     emit = on_event or (lambda event: None)
     stop = should_stop or (lambda: False)
@@ -199,7 +203,12 @@ def run_finetune(
     if stop():
         return nothing("cancelled before training: nothing stored")
     emit(Phase("loading", "loading data and model"))
-    from model.nn.train_config import TrainConfig  # keras: only in the worker / child / CLI
+    from model.nn.pipeline import Augment  # keras: only in the worker / child / CLI
+    from model.nn.train_config import TrainConfig
+
+    extra = dict(settings.extra)
+    if isinstance(extra.get("augment"), dict):  # settings travel to the child as JSON
+        extra["augment"] = Augment(**extra["augment"])
 
     if stop():
         return nothing("cancelled while loading: nothing stored")
@@ -218,7 +227,7 @@ def run_finetune(
         seed=settings.seed,
         workers=settings.workers,
         tensorboard=False,
-        **settings.extra,
+        **extra,
     )
 
     def relay(info: dict) -> None:
@@ -263,8 +272,9 @@ def run_finetune(
             "best_val_loss": _finite(result.best_val_loss),
             "best_val_dice": _finite(result.best_val_dice),
         },
+        **(extra_meta or {}),
     }
-    info = record_version(store, Path(result.model_path), decision, meta)
+    info = record_version(store, Path(result.model_path), decision, meta, label)
     overridden = make_current and not decision.accept
     if overridden:
         info = override_current(store, info.version)

@@ -95,6 +95,28 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class Remasked:
+    """Learn this car: one of the car's unedited images re-masked by its new model."""
+
+    done: int
+    total: int
+    image_id: str
+    saved: bool
+
+
+@dataclass(frozen=True)
+class CarLearned:
+    """Learn this car: the car's own model and what it re-masked (before ``Finished``)."""
+
+    car: str
+    version: str
+    name: str
+    remasked: list[str] = field(default_factory=list)
+    left_to_editor: list[str] = field(default_factory=list)  # open there: one undoable step
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Finished:
     """The run's last event: ``version`` is None when nothing was stored."""
 
@@ -114,7 +136,17 @@ class Failed:
 
 
 FinetuneEvent = (
-    DataSummary | Phase | Batch | Epoch | TrainingDone | Scoring | Selection | Finished | Failed
+    DataSummary
+    | Phase
+    | Batch
+    | Epoch
+    | TrainingDone
+    | Scoring
+    | Selection
+    | Remasked
+    | CarLearned
+    | Finished
+    | Failed
 )
 EventFn = Callable[[FinetuneEvent], None]
 
@@ -128,6 +160,8 @@ EVENT_TYPES: dict[str, type] = {
         TrainingDone,
         Scoring,
         Selection,
+        Remasked,
+        CarLearned,
         Finished,
         Failed,
     )

@@ -34,6 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from model.data.dataset import ImageRecord
+from model.edits.project_store import ProjectStore
 from model.store.versions import ModelInfo, ModelStore, read_model_meta
 from model.workflows.finetune import FinetuneSettings, default_run_dir, run_finetune
 from model.workflows.finetune_data import Sources
@@ -47,6 +48,7 @@ from model.workflows.finetune_events import (
     from_json,
     to_json,
 )
+from model.workflows.learn_car import LearnCarSettings, learn_car
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,63 @@ def make_request(
     }
 
 
+def make_learn_car_request(
+    project_root: Path,
+    images: Sequence[ImageRecord],
+    car: str,
+    store_root: Path,
+    base: ModelInfo,
+    settings: LearnCarSettings,
+    protect: Sequence[str] = (),
+) -> dict:
+    """A JSON-able request for ``learn_car`` (Learn this car) in the child."""
+    return {
+        "learn_car": {
+            "project_root": str(project_root),
+            "images": [_record_json(r) for r in images],
+            "car": car,
+            "protect": list(protect),
+            "settings": asdict(settings),
+        },
+        "store_root": str(store_root),
+        "base": {"version": base.version, "path": str(base.path)},
+        "run_dir": str(default_run_dir(ModelStore(Path(store_root)))),
+    }
+
+
+def _run_learn_car(request: dict, emit: EventFn, should_stop: Callable[[], bool]) -> Finished:
+    job = request["learn_car"]
+    images = [_record_from(v) for v in job["images"]]
+    truth = {r.image_id: r.mask_path for r in images if r.mask_path is not None}
+    path = Path(request["base"]["path"])
+    base = ModelInfo(request["base"]["version"], path, read_model_meta(path))
+    project = ProjectStore(Path(job["project_root"]))
+    finished: list[Finished] = []
+
+    def relay(event: FinetuneEvent) -> None:
+        if isinstance(event, Finished):
+            finished.append(event)
+        emit(event)
+
+    try:
+        learn_car(
+            project,
+            images,
+            job["car"],
+            ModelStore(Path(request["store_root"])),
+            base,
+            LearnCarSettings(**job["settings"]),
+            relay,
+            should_stop,
+            protect=set(job.get("protect", ())),
+            truth_of=truth.get,
+            run_dir=Path(request["run_dir"]),
+        )
+    finally:
+        project.close()
+    return finished[-1]
+
+
 def run_request(
     request: dict,
     emit: EventFn,
@@ -97,6 +156,8 @@ def run_request(
     keep_cancelled: Callable[[], bool],
 ) -> Finished:
     """What the child does (also callable in-process, e.g. from tests)."""
+    if "learn_car" in request:
+        return _run_learn_car(request, emit, should_stop)
     sources = Sources(
         [_record_from(v) for v in request["reviewed"]],
         int(request.get("unreviewed_edits", 0)),

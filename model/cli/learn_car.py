@@ -1,0 +1,127 @@
+"""`carvana finetune FOLDER --car CAR` (learn this car) and `--forget-car CAR`.
+
+The same workflow as the window's Model → Learn this car (``model.workflows.learn_car``):
+the car's reviewed angles adapt the current model to that car, the result is stored as a
+per-car version and becomes that car's model only, and the car's unedited images are
+re-masked with it. ``--forget-car`` puts the general model's masks back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from model.cli.main import CliError
+from model.cli.network import INTERRUPTED, cooperative_interrupt, resolve_model
+from model.store.versions import ModelStore, user_models_dir
+from model.workflows.annotation_folder import AnnotationFolder, open_annotation_folder
+from model.workflows.finetune_events import Batch, FinetuneEvent, Phase, Remasked
+
+
+def _folder(args: argparse.Namespace) -> AnnotationFolder:
+    if args.masks_dir is not None:
+        raise CliError("--car / --forget-car need an annotation folder, not IMAGES_DIR MASKS_DIR")
+    try:
+        return open_annotation_folder(Path(args.folder), Path(args.edits) if args.edits else None)
+    except (OSError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+class _Printer:
+    """A bar per stage (training batches, re-masked images) on stderr, lines on stdout."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def _bar(self, total: int, desc: str, unit: str) -> tqdm:
+        if self.bar is None or self.bar.desc != desc:
+            self.close()
+            self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None)
+        return self.bar
+
+    def __call__(self, event: FinetuneEvent) -> None:
+        if isinstance(event, Phase):
+            self.close()
+            print(f"{event.message}…")
+        elif isinstance(event, Batch):
+            self._bar(event.epochs * event.batches, "learn", "batch").update(1)
+        elif isinstance(event, Remasked):
+            self._bar(event.total, "re-mask", "image").update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_learn_car(args: argparse.Namespace) -> int:
+    from model.workflows.learn_car import learn_car
+
+    store = ModelStore(Path(args.out) if args.out else user_models_dir())
+    base = resolve_model(args.model, store)
+    folder = _folder(args)
+    truth = {r.image_id: r.mask_path for r in folder.images if r.mask_path is not None}
+    print(f"learning car {args.car} from {base.version} ({base.path})")
+    printer = _Printer()
+    try:
+        with cooperative_interrupt() as stop:
+            outcome = learn_car(
+                folder.store,
+                folder.images,
+                args.car,
+                store,
+                base,
+                None,
+                printer,
+                stop.is_set,
+                truth_of=truth.get,
+            )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        printer.close()
+        folder.store.close()
+    print(outcome.message)
+    if outcome.version is None:
+        return INTERRUPTED
+    print(f"model {outcome.version.version}: {outcome.version.path} ({outcome.seconds:.1f} s)")
+    print(
+        f"  car {args.car} only; undo with: carvana finetune {args.folder} --forget-car {args.car}"
+    )
+    return INTERRUPTED if outcome.cancelled else 0
+
+
+def cmd_forget_car(args: argparse.Namespace) -> int:
+    from model.edits.car_models import forget_car
+
+    folder = _folder(args)
+    ids = [r.image_id for r in folder.images]
+    try:
+        model, restored = forget_car(folder.store, args.forget_car, ids)
+    finally:
+        folder.store.close()
+    if model is None:
+        raise CliError(f"car {args.forget_car} has no model of its own in {folder.project_dir}")
+    print(
+        f"car {args.forget_car} uses the general model again ({model.name} forgotten); "
+        f"{len(restored)} masks restored"
+    )
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--car",
+        metavar="CAR_ID",
+        help="learn this car: adapt the model to CAR_ID from its reviewed angles (at least 2), "
+        "make it that car's model only, and re-mask the car's unedited images",
+    )
+    p.add_argument(
+        "--forget-car",
+        metavar="CAR_ID",
+        help="forget CAR_ID's own model: the car uses the general model again and its "
+        "masks made by the car's model (unedited since) are restored",
+    )
