@@ -10,38 +10,63 @@ person's mask and undo history are never touched by it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtWidgets import QLabel
 
 from carvana_gui.canvas.difference_layer import DifferenceLayer
 from model.kaggle.difference import FALSE_CAR_RGB, MISSED_CAR_RGB, MaskDifference
 
-BEFORE_HELD = (
-    "Showing the auto-mask (before): edits are held so your mask stays as it is. "
-    "Press V to go back to your mask, then edit."
+BEFORE_HELD = "Showing the auto-mask (before): press V for your mask, then edit."
+DIFF_TIP = (
+    "Difference to truth (X): magenta = false car (in the mask, not the truth), "
+    "cyan = missed car (in the truth, not the mask); Dice of the mask shown"
 )
+BEFORE_TIP = "Showing the model's auto-mask (V): edits are held until V shows your mask again"
 
 
 def _rgb(colour: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*colour)
 
 
-def difference_text(diff: MaskDifference, before: bool = False) -> str:
-    """The status-bar read-out: the two counts in their overlay colours, and the Dice."""
-    which = "auto-mask vs truth: " if before else ""
+def difference_text(diff: MaskDifference) -> str:
+    """The status-bar read-out: the two counts after squares of their overlay colours,
+    and the Dice; short, since it shares the bar with the messages."""
     return (
-        f"{which}<span style='color:{_rgb(FALSE_CAR_RGB)}'>■</span> false car "
-        f"{diff.false_car:,} px &nbsp; <span style='color:{_rgb(MISSED_CAR_RGB)}'>■</span> "
-        f"missed car {diff.missed_car:,} px &nbsp; Dice {diff.dice:.4f}"
+        f"<span style='color:{_rgb(FALSE_CAR_RGB)}'>■</span> false car {diff.false_car:,} "
+        f"<span style='color:{_rgb(MISSED_CAR_RGB)}'>■</span> missed car "
+        f"{diff.missed_car:,} px &nbsp;Dice {diff.dice:.4f}"
     )
 
 
-def worst_order(dice: dict[str, float | None]) -> list[str]:
-    """Image ids with a Dice, worst first (ties by id, as the list's Dice column sorts)."""
-    scored = [(value, image_id) for image_id, value in dice.items() if value is not None]
-    return [image_id for _, image_id in sorted(scored)]
+@dataclass(frozen=True)
+class WorstStep:
+    image_id: str
+    rank: int  # 1 = the worst
+    of: int
+    dice: float
+    wrapped: bool  # past the best image, back to the worst
+
+
+def next_worst_step(
+    dice: dict[str, float | None], after: tuple[float, str] | None
+) -> WorstStep | None:
+    """The image after ``after`` = (Dice, id) in the order worst first (ties by id, as the
+    list's Dice column sorts), wrapping to the worst; None when no image has a Dice.
+
+    ``after``'s own image is never the answer unless it is the only one: its Dice may have
+    risen since (it was corrected), which must not send the walk back to it.
+    """
+    order = sorted((value, image_id) for image_id, value in dice.items() if value is not None)
+    if not order:
+        return None
+    later = [k for k in order if after is None or (k > after and k[1] != after[1])]
+    wrapped = not later
+    if wrapped:
+        later = [k for k in order if after is None or k[1] != after[1]] or order
+    value, image_id = later[0]
+    return WorstStep(image_id, order.index(later[0]) + 1, len(order), value, wrapped)
 
 
 class CompareViews:
@@ -54,19 +79,13 @@ class CompareViews:
         self.layer = DifferenceLayer(self.canvas)
         self.diff_action = window.action("diff_truth")
         self.before_action = window.action("show_before")
-        self.label = QLabel()
-        self.label.setObjectName("difference")
-        self.label.setToolTip(
-            "Difference to truth (X): magenta = false car (in the mask, not the truth), "
-            "cyan = missed car (in the truth, not the mask)"
-        )
-        self.label.hide()
-        self.status.bar.addPermanentWidget(self.label)
+        self._changed = 0  # pixels the person's mask differs from the 'before' on show
+        self._walk: tuple[float, str] | None = None  # (Dice, id) where W last went
         self.diff_action.toggled.connect(self._on_diff_toggled)
         self.before_action.toggled.connect(self._on_before_toggled)
         window.action("next_worst").triggered.connect(self.next_worst)
         window.image_changed.connect(self._on_image_changed)
-        self.document.edit_finished.connect(lambda _label: self._update_counts())
+        self.document.edit_finished.connect(lambda _label: self._update_readout())
         self.document.image_loaded.connect(self._on_document_loaded)
 
     # -- difference to truth (X) --------------------------------------------------
@@ -83,53 +102,54 @@ class CompareViews:
 
     def _no_truth_message(self) -> str:
         image_id = self.session.current_id or "this image"
-        return (
-            f"Difference to truth: {image_id} has no ground-truth mask (the folder's "
-            f"train_masks/{image_id}_mask.gif), so there is nothing to compare with."
-        )
+        return f"Difference to truth: {image_id} has no ground-truth mask to compare with."
 
     def _show_difference(self) -> None:
         self.layer.show(self._truth() if self.diff_action.isChecked() else None)
-        self._update_counts()
+        self._update_readout()
 
-    def _update_counts(self) -> None:
-        if not self.diff_action.isChecked():
-            self.label.hide()
+    def _update_readout(self) -> None:
+        """The status bar's comparison read-out, in the mask area's place while a
+        comparison view is on."""
+        diff_on, before_on = self.diff_action.isChecked(), self.before_action.isChecked()
+        if not (diff_on or before_on):
+            self.status.show_comparison(None)
             return
-        diff = self.layer.difference()
-        if diff is None:
-            self.label.setText("difference: no ground truth for this image")
-        else:
-            self.label.setText(difference_text(diff, self.before_action.isChecked()))
-        self.label.show()
+        parts, tips = [], []
+        if before_on:
+            what = f"{self._changed:,} px changed since" if self._changed else "not changed"
+            parts.append("<b>before</b>" if diff_on else f"<b>before</b> (auto-mask; {what})")
+            tips.append(BEFORE_TIP)
+        if diff_on:
+            diff = self.layer.difference()
+            parts.append("no ground truth" if diff is None else difference_text(diff))
+            tips.append(DIFF_TIP)
+        self.status.show_comparison(": ".join(parts), "\n".join(tips))
 
     # -- the auto-mask 'before' (V) ----------------------------------------------------
     def _on_before_toggled(self, on: bool) -> None:
-        image_id = self.session.current_id
         if not on:
             self.document.edits_held = None
             self.canvas.show_instead(None)
             self._after_view_change()
-            if image_id is not None:
-                self.status.show_message(f"{image_id}: your mask (after).")
+            if self.session.current_id is not None:
+                self.status.show_message("Your mask (after).")
             return
+        image_id = self.session.current_id
         before, problem = self._auto_mask(image_id)
         if before is None:
             self._set_checked(self.before_action, False)
             self.status.show_message(problem, error=True)
             return
+        mask = self.document.mask
+        self._changed = int(np.count_nonzero((mask != 0) != (before != 0)))
         self.canvas.show_instead(before)
         self.document.edits_held = BEFORE_HELD
         self._after_view_change()
         record = self.session.record_of(image_id)
-        mask = self.document.mask
-        changed = int(np.count_nonzero((mask != 0) != (before != 0))) if mask is not None else 0
         by = f" by {record.auto_version}" if record.auto_version else ""
-        what = f"you changed {changed:,} px" if changed else "your mask is the same"
-        self.status.show_message(
-            f"{image_id}: the auto-mask{by} (before); {what}. V shows your mask again.",
-            timeout_ms=0,
-        )
+        what = f"you changed {self._changed:,} px" if self._changed else "your mask is the same"
+        self.status.show_message(f"Before: {what}; the auto-mask{by}. V: your mask.")
 
     def _auto_mask(self, image_id: str | None) -> tuple[np.ndarray | None, str]:
         """The stored auto-mask of the image, or None and why not."""
@@ -154,12 +174,13 @@ class CompareViews:
 
     def _after_view_change(self) -> None:
         self.layer.refresh(None)
-        self._update_counts()
+        self._update_readout()
 
     # -- image changes ----------------------------------------------------------------
     def _on_document_loaded(self) -> None:
-        """A new image: the 'before' view belonged to the old one."""
+        """A new image (or the same one reloaded): the 'before' view belonged to the old."""
         self._set_checked(self.before_action, False)
+        self._update_readout()
 
     def _on_image_changed(self, _image_id: str) -> None:
         self._show_difference()
@@ -174,37 +195,39 @@ class CompareViews:
 
     # -- next worst (W) ----------------------------------------------------------------
     def next_worst(self) -> None:
-        """The next image by Dice against the truth, worst first, after the current one's
-        rank; the Dice is the one the image list shows (stored with each saved mask)."""
+        """The next image by Dice against the truth, worst first, after the current one;
+        the Dice is the one the image list shows (stored with each saved mask). An image
+        W went to keeps its place in the walk even after its Dice rose (corrected)."""
         s = self.session
         if s.project is None or not s.records:
             self.status.show_message("Next worst: open a folder first.")
             return
         if not any(r.mask_path is not None for r in s.records.values()):
             self.status.show_message(
-                "Next worst: this folder has no ground-truth masks, so no image has a Dice "
-                "to rank by.",
-                error=True,
+                "Next worst: this folder has no ground-truth masks to rank by.", error=True
             )
             return
         rows = s.project.records()
-        order = worst_order({i: rows[i].dice for i in s.records if i in rows})
-        if not order:
+        dice = {i: rows[i].dice for i in s.records if i in rows}
+        current = s.current_id
+        if self._walk is not None and self._walk[1] == current:
+            after = self._walk
+        elif current is not None and dice.get(current) is not None:
+            after = (dice[current], current)
+        else:
+            after = None
+        step = next_worst_step(dice, after)
+        if step is None:
             self.status.show_message(
-                "Next worst: no image has a Dice yet. Masks are scored against the truth "
-                "when saved or auto-masked (Model → Batch auto-mask scores the folder).",
+                "Next worst: no image has a Dice yet (Model → Batch auto-mask scores them).",
                 error=True,
             )
             return
-        current = s.current_id
-        rank = order.index(current) + 1 if current in order else 0
-        wrapped = rank >= len(order)
-        target = order[0 if wrapped else rank]
-        self.window.show_image(target)
-        where = "back to the worst: " if wrapped else ""
+        self._walk = (step.dice, step.image_id)
+        self.window.show_image(step.image_id)
+        again = " again" if step.wrapped else ""  # round from the best to the worst
         self.status.show_message(
-            f"Next worst: {where}{target}, rank {order.index(target) + 1} of {len(order)} "
-            f"by Dice ({rows[target].dice:.4f})"
+            f"Worst {step.rank} of {step.of}{again} (Dice {step.dice:.4f}): {step.image_id}"
         )
 
 

@@ -1,5 +1,5 @@
-"""Status bar read-outs: image name, pixel position, zoom, mask area and Dice, model,
-save state."""
+"""Status bar read-outs: image name, pixel position, zoom, mask area and Dice (or, while
+a comparison view is on, its read-out in the same place), model, save state."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ class StatusPanel:
         self.zoom = self._label(NO_ZOOM, 70)
         self.zoom.setToolTip("Zoom: screen pixels per image pixel (F fits, 1 = actual pixels)")
         self.mask = self._label("", 230)
+        # a comparison view's read-out (difference to truth, the auto-mask 'before') takes
+        # the mask label's place: beside it, the message area would be squeezed to nothing
+        self.compare = self._label("", 230)
+        self.compare.setObjectName("comparison")
+        self.compare.hide()
         self.model = self._label("model: loading…", 170)
         self.busy = self._label("", 120)
         self.edits = self._label("", 0)  # only when edits are not beside the images
@@ -74,6 +79,14 @@ class StatusPanel:
         self.mask.setText(text)
         self.mask.setStyleSheet("")
         self.mask.setToolTip("")
+
+    def show_comparison(self, text: str | None, tip: str = "") -> None:
+        """A comparison view's read-out (rich text) instead of the mask area; None: the
+        mask area again."""
+        self.compare.setText(text or "")
+        self.compare.setToolTip(tip)
+        self.compare.setVisible(text is not None)
+        self.mask.setVisible(text is None)
 
     def show_model(self, name: str) -> None:
         self.model.setText(f"model: {name}")

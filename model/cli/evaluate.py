@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from model.cli.main import CliError
+from model.cli.network import add_engine_arg
 
 _EPILOG = """\
 examples:
@@ -48,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", type=Path, help="also write all figures to this JSON file")
     add_report_args(p)
+    add_engine_arg(p)
     p.set_defaults(func=cmd_score_model)
 
     p = subparsers.add_parser(
@@ -93,7 +95,7 @@ def worst_collector(args: argparse.Namespace):
 
 
 def cmd_score_model(args: argparse.Namespace) -> int:
-    from model.cli.network import resolve_model
+    from model.cli.network import load_predictor, resolve_model
 
     # the current model, or an error naming a broken current.json (never a silent default),
     # before the seconds of importing Keras
@@ -101,9 +103,8 @@ def cmd_score_model(args: argparse.Namespace) -> int:
 
     from model.cli.progress import progress_counter
     from model.nn.evaluation import score_model, training_car_records, validation_records
-    from model.nn.predictor import Predictor
 
-    predictor = Predictor.load(path)
+    predictor = load_predictor(path, engine=args.engine)
     if args.training_cars:
         try:
             records = training_car_records(args.data_dir, predictor.meta, args.training_cars)

@@ -27,6 +27,7 @@ from model.cli.learn_car import add_arguments as add_learn_car_arguments
 from model.cli.main import CliError
 from model.cli.network import (
     INTERRUPTED,
+    add_engine_arg,
     add_precision_arg,
     cooperative_interrupt,
     resolve_model,
@@ -128,6 +129,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         include_ground_truth=args.with_truth,
         seed=args.seed,
         workers=args.workers,
+        engine=args.engine,
         extra={"precision": args.precision},
     )
     print(f"fine-tuning {base.version} ({base.path})")
@@ -218,4 +220,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=defaults.workers, help="data loading threads (%(default)s)"
     )
     add_precision_arg(p)
+    add_engine_arg(p)  # what judges the new model against the current one
     p.set_defaults(func=cmd_finetune)

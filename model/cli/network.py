@@ -22,11 +22,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from model.choices import ENGINE_CHOICES, PRECISIONS
+from model.cli.cluster import add_ray_args, ray_predictor
 from model.cli.main import CliError
 from model.data.dataset import list_images, scan_folder, split_by_car
 from model.data.locks import LockedError
 from model.data.masks import atomic_write_bytes, image_size, write_mask
-from model.nn.precision import PRECISIONS
 from model.store.versions import (
     MODEL_NAME,
     SHIPPED_ALIAS,
@@ -132,20 +133,29 @@ def _current_of(store: ModelStore, missing: str) -> ModelInfo:
     return current
 
 
-def _load_predictor(arg: str | None, batch_size: int):
-    return _load_predictor_and_path(arg, batch_size)[0]
-
-
-def _load_predictor_and_path(arg: str | None, batch_size: int):
+def load_predictor(path: Path, batch_size: int = 2, engine: str | None = None):
+    """Predictor.load with its errors (a bad file, an engine that cannot run) as CliError."""
     from model.nn.predictor import ModelLoadError, Predictor
 
-    path = resolve_model(arg).path
     try:
-        predictor = Predictor.load(path, batch_size=batch_size)
+        predictor = Predictor.load(path, batch_size=batch_size, engine=engine)
     except ModelLoadError as exc:
         raise CliError(str(exc)) from None
-    log.info("model %s (%s, input %dx%d)", predictor.name, path, *predictor.input_size)
-    return predictor, path
+    log.info(
+        "model %s (%s, input %dx%d, engine %s)",
+        predictor.name,
+        path,
+        *predictor.input_size,
+        predictor.engine.name,
+    )
+    return predictor
+
+
+def _load_predictor_and_path(args: argparse.Namespace):
+    path = resolve_model(args.model).path
+    if getattr(args, "ray", None):  # the same engine on a Ray cluster (model.cli.cluster)
+        return ray_predictor(args, path), path
+    return load_predictor(path, args.batch_size, args.engine), path
 
 
 def _progress_printer(bar: tqdm):
@@ -242,12 +252,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     records = [r for r in layout.images if r.mask_path is not None]
     if not records:
         raise CliError(f"{layout.root}: no images with masks to train on")
-    if args.val_cars_of:
-        val_cars = set(_val_cars_of(Path(args.val_cars_of)))
-        train_recs = [r for r in records if r.car_id not in val_cars]
-        val_recs = [r for r in records if r.car_id in val_cars]
-    else:
-        train_recs, val_recs = split_by_car(records, args.val_fraction, args.seed)
+    if args.exclude_cars_of:
+        # Another model's validation cars stay unseen, so the two compare fairly on them;
+        # stopping and the best epoch are chosen on cars held out of the rest.
+        excluded = set(_val_cars_of(Path(args.exclude_cars_of)))
+        records = [r for r in records if r.car_id not in excluded]
+        print(f"leaving out the {len(excluded)} validation cars of {args.exclude_cars_of}")
+    train_recs, val_recs = split_by_car(records, args.val_fraction, args.seed)
     run_name = args.run_name or f"{args.preset}-w{args.width:g}-s{args.seed}"
     if args.init_from and not args.run_name:
         run_name += f"-from-{Path(args.init_from).resolve().parent.name}"
@@ -283,7 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    predictor = _load_predictor(args.model, args.batch_size)
+    predictor, _ = _load_predictor_and_path(args)
     records = list_images(args.images_dir)
     skipped: list[tuple[Path, str]] = list(records.skipped)  # name clashes, symlink loops
     if not records:
@@ -336,7 +347,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     records = list_images(args.images_dir)
     if not records:
         raise CliError(f"{args.images_dir}: no images found")
-    predictor, model_path = _load_predictor_and_path(args.model, args.batch_size)
+    predictor, model_path = _load_predictor_and_path(args)
     out = Path(args.output)
     with cooperative_interrupt() as stop, _bar(len(records), "export", "img") as bar:
 
@@ -432,6 +443,18 @@ def _add_predict_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tta", action="store_true", help="average with the flipped image")
     parser.add_argument("--batch-size", type=int, default=2, help="images per model call")
+    add_engine_arg(parser)
+
+
+def add_engine_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINE_CHOICES,
+        default=None,
+        help="what runs the network: openvino (the model converted once and cached; bf16 "
+        "on CPUs with AMX/AVX-512 BF16, 2-3x faster), keras (TensorFlow), or auto (the "
+        "default, also set by CARVANA_ENGINE): OpenVINO on a CPU where it is installed",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -471,10 +494,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_precision_arg(p)
     p.add_argument(
-        "--val-cars-of",
+        "--exclude-cars-of",
         metavar="MODEL",
-        help="validate on the same cars as MODEL (its .json's val_cars), so the new model's "
-        "figures compare with it; every other car trains",
+        help="leave out MODEL's validation cars (its .json's data.val_cars) entirely, so the "
+        "new model scores on them as fairly as MODEL did; --val-fraction of the other cars "
+        "choose the best epoch",
     )
     p.add_argument("--distribute", action="store_true", help="data parallel over all devices")
     p.set_defaults(func=cmd_train)
@@ -485,6 +509,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("png", "gif"), default="png", help="mask file format")
     p.add_argument("--probabilities", action="store_true", help="also write 8-bit probability maps")
     _add_predict_args(p)
+    add_ray_args(p)
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser(
@@ -500,4 +525,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "made with other images, model, TTA or masks, is always started over)",
     )
     _add_predict_args(p)
+    add_ray_args(p)
     p.set_defaults(func=cmd_export)

@@ -15,7 +15,14 @@ import logging
 from pathlib import Path
 
 from model.cli.main import CliError
-from model.cli.network import INTERRUPTED, _report_skipped, cooperative_interrupt, resolve_model
+from model.cli.network import (
+    INTERRUPTED,
+    _report_skipped,
+    add_engine_arg,
+    cooperative_interrupt,
+    load_predictor,
+    resolve_model,
+)
 from model.cli.progress import progress_counter
 from model.edits.lifecycle import BatchSelection
 from model.store.versions import ModelStore, user_models_dir
@@ -37,7 +44,6 @@ def _open(args: argparse.Namespace, create: bool = True) -> AnnotationFolder:
 
 
 def cmd_automask(args: argparse.Namespace) -> int:
-    from model.nn.predictor import ModelLoadError, Predictor
     from model.workflows.batch_automask import run_batch_automask, select_images
 
     folder = _open(args)
@@ -53,10 +59,7 @@ def cmd_automask(args: argparse.Namespace) -> int:
     )
     if not chosen:
         return _report_skipped(folder.layout.skipped)  # name clashes, unreadable entries
-    try:
-        predictor = Predictor.load(model.path, batch_size=args.batch_size)
-    except ModelLoadError as exc:
-        raise CliError(str(exc)) from None
+    predictor = load_predictor(model.path, args.batch_size, args.engine)
     truth = {r.image_id: r.mask_path for r in folder.images if r.mask_path is not None}
     with (
         cooperative_interrupt() as stop,
@@ -114,6 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model file or folder (default: the current model)")
     p.add_argument("--edits", help="project folder (default: <images>_edits beside them)")
     p.add_argument("--batch-size", type=int, default=2, help="images per model call")
+    add_engine_arg(p)
     p.set_defaults(func=cmd_automask)
 
     p = subparsers.add_parser(

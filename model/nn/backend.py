@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import keras
 
-from model.nn.precision import POLICIES, PRECISIONS
+from model.choices import POLICIES, PRECISIONS
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,10 @@ from typing import Protocol
 import keras
 import numpy as np
 
+from model.choices import ENGINE_CHOICES, ENGINE_ENV
 from model.nn.backend import accelerators
 
 log = logging.getLogger(__name__)
-
-ENGINE_CHOICES = ("auto", "keras", "openvino")
-# Set to keras or openvino to override `auto` everywhere (the window has no engine menu).
-ENGINE_ENV = "CARVANA_ENGINE"
 
 
 class EngineError(RuntimeError):

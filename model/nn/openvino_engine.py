@@ -9,9 +9,11 @@ into place, so two processes converting at once never see half a model.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -72,14 +74,26 @@ class OpenVinoEngine:
         return np.array(result[0], dtype=np.float32, copy=True)[..., 0]
 
 
+@contextlib.contextmanager
+def _argv_without_verbose():
+    """OpenVINO's converter prints its arguments to stdout whenever ``--verbose`` is in
+    sys.argv, which `carvana --verbose export -o -` would mix into its output."""
+    saved = sys.argv
+    sys.argv = [a for a in saved if a != "--verbose"]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def convert_to_cache(model_file: Path, keras_model) -> Path:
     """Convert `keras_model` (loaded from `model_file`) and store it; returns the .xml."""
     import openvino as ov
 
     target = cache_dir_for(model_file)
     h, w = int(keras_model.input_shape[1]), int(keras_model.input_shape[2])
-    with warnings.catch_warnings():  # Keras notes the input's name while tracing
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(), _argv_without_verbose():
+        warnings.simplefilter("ignore")  # Keras notes the input's name while tracing
         converted = ov.convert_model(keras_model, input=[(-1, h, w, 3)])
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))

@@ -66,6 +66,7 @@ class FinetuneSettings:
     preset: str | None = None  # None: the base model's own input size (fine-tuning keeps it)
     width_multiplier: float = 0.5  # only used when there is no model to start from
     workers: int = 1  # data loading threads
+    engine: str | None = None  # inference engine for judging (None: auto / CARVANA_ENGINE)
     extra: dict = field(default_factory=dict)  # passed on to TrainConfig
 
 
@@ -139,11 +140,13 @@ def judge_model(
     on_event: EventFn,
     which: str,
     should_stop: StopFn | None = None,
+    engine: str | None = None,
 ) -> float:
     """Mean full-resolution Dice of the model file on the judge records."""
     from model.nn.predictor import Predictor
 
-    return score_predictor(Predictor.load(model_path), records, on_event, which, should_stop).mean
+    predictor = Predictor.load(model_path, engine=engine)
+    return score_predictor(predictor, records, on_event, which, should_stop).mean
 
 
 def default_run_dir(store: ModelStore) -> Path:
@@ -249,7 +252,9 @@ def run_finetune(
     if discarding():
         return nothing("cancelled: nothing stored", True, result.history)
 
-    decision = _judge(training_set, base, Path(result.model_path), emit, discarding)
+    decision = _judge(
+        training_set, base, Path(result.model_path), emit, discarding, settings.engine
+    )
     if discarding():
         return nothing("cancelled while judging: nothing stored", True, result.history)
     emit(Phase("storing", "storing the new version"))
@@ -305,6 +310,7 @@ def _judge(
     model_path: Path,
     emit: EventFn,
     discarding: StopFn,
+    engine: str | None = None,
 ) -> Decision:
     judge = training_set.judge
     if not judge:
@@ -313,10 +319,10 @@ def _judge(
             return Decision(math.nan, None, True, f"no current model to compare with; {reason}")
         return Decision(math.nan, None, False, f"{reason}: keeping the current model", 0)
     emit(Phase("judging", f"judging new vs current on {len(judge)} images at full resolution"))
-    new_dice = judge_model(model_path, judge, emit, "new", discarding)
+    new_dice = judge_model(model_path, judge, emit, "new", discarding, engine)
     base_dice = None
     if base is not None and not discarding():
-        base_dice = judge_model(base.path, judge, emit, "base", discarding)
+        base_dice = judge_model(base.path, judge, emit, "base", discarding, engine)
     return decide(new_dice, base_dice, len(judge))
 
 

@@ -81,12 +81,13 @@ def dice_per_car(
         shown = [plain_by_car[c] for c in cars]
         ax.bar(x - width / 2, shown, width, color=PLAIN_COLOUR, label="no TTA")
         ax.bar(x + width / 2, values, width, color=TTA_COLOUR, label=label)
-        ax.legend(loc="lower right", fontsize=8)
+        # beside the axes, never over the bars
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         values = values + shown
     else:
         ax.bar(x, values, 0.7, color=MAIN_COLOUR)
     ax.set_ylim(_dice_floor(values), 1.0)
-    ax.set_xticks(x, [c[:8] for c in cars], rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(x, cars, rotation=60, ha="right", fontsize=7)  # whole ids: searchable
     ax.set_ylabel("mean Dice")
     ax.set_title(f"Dice per car, worst first{note}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from model.data.dataset import ImageRecord, split_submission_records
+from model.data.file_hash import file_sha256
+from model.kaggle.rle import rle_encode
 from model.kaggle.submission import SubmissionWriter
 
 log = logging.getLogger(__name__)
@@ -83,14 +85,11 @@ def images_fingerprint(images: list[ImageRecord]) -> str:
 
 def model_fingerprint(model_file: Path | None, predictor) -> str:
     """Hash of the model file's bytes (or, without a file, the predictor's name/meta),
-    plus the threshold the predictor applies."""
+    plus the threshold and the engine (bf16 OpenVINO flips a few edge pixels) it runs on."""
     threshold = getattr(predictor, "threshold", None)
+    engine = getattr(getattr(predictor, "engine", None), "name", None)
     if model_file is not None and Path(model_file).is_file():
-        digest = hashlib.sha256()
-        with open(model_file, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return _digest([digest.hexdigest(), threshold])
+        return _digest([file_sha256(Path(model_file)), threshold, engine])
     meta = getattr(predictor, "meta", None)
     name = getattr(predictor, "name", type(predictor).__qualname__)
     return _digest([str(name), threshold, meta if isinstance(meta, dict) else None])
@@ -191,10 +190,14 @@ def export_submission(
             result.skipped.append((path, str(exc)))
             tick(path.name)
 
-        stream: Iterator = predictor.predict_paths((r.path for r in todo), tta=tta, on_error=skip)
+        # The RLE is made on the predictor's finishing thread, beside the network's work.
+        stream: Iterator = predictor.predict_paths(
+            (r.path for r in todo), tta=tta, on_error=skip, encode=rle_encode
+        )
         for path, prediction in stream:
             record = by_path[Path(path)]
-            writer.write(submission_name(record), prediction.mask)
+            encoded = getattr(prediction, "encoded", None)
+            writer.write(submission_name(record), prediction.mask if encoded is None else encoded)
             result.written += 1
             tick(record.name)
             if stop():

@@ -29,7 +29,8 @@ CROP_HW = (200, 300)  # image pixels per crop, 2:3 like a Carvana photo
 CROPS = 2
 GAP_PX = 6
 GAP_RGB = (40, 42, 46)
-WINDOW_RGB = (255, 255, 255)
+WINDOW_RGB = (255, 255, 255)  # the crop windows' outline: white with a dark edge, seen
+WINDOW_EDGE_RGB = (20, 20, 20)  # on the white studio wall and on dark tyres alike
 NO_PHOTO_TRUTH_GREY = 110  # without the photo, the true car is drawn as a grey silhouette
 
 
@@ -62,6 +63,7 @@ def _thumbnail(
     for top, left, bottom, right in windows:
         p0 = (int(left * scale), int(top * scale))
         p1 = (int(right * scale) - 1, int(bottom * scale) - 1)
+        cv2.rectangle(small, p0, p1, WINDOW_EDGE_RGB, 3)
         cv2.rectangle(small, p0, p1, WINDOW_RGB, 1)
     return small
 

@@ -146,3 +146,19 @@ def test_help_about_names_the_log_file(tmp_path, monkeypatch):
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     assert str(tmp_path / "state" / "carvana-gui" / "carvana-gui.log") in about_text()
+
+
+def test_the_command_line_parser_imports_no_framework(tmp_path):
+    """`carvana --help` and every option list come without Keras, TensorFlow or Ray (the
+    engine and precision choices live in keras-free model.choices)."""
+    code = (
+        "import sys\n"
+        "from model.cli.main import build_parser\n"
+        "build_parser()\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'openvino', 'ray') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

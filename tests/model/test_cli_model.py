@@ -97,7 +97,7 @@ class _Fake:
         monkeypatch.setattr("model.workflows.finetune.train_model", train)
         monkeypatch.setattr(
             "model.workflows.finetune.judge_model",
-            lambda path, records, on_event, which, should_stop=None: scores[which],
+            lambda path, records, on_event, which, should_stop=None, engine=None: scores[which],
         )
 
     def masks(self) -> dict[str, Path]:

@@ -26,7 +26,7 @@ class ThresholdPredictor:
     def __init__(self):
         self.asked: list[str] = []
 
-    def predict_paths(self, paths, tta=False, on_error=None):
+    def predict_paths(self, paths, tta=False, on_error=None, encode=None):
         for path in paths:
             self.asked.append(Path(path).name)
             try:

@@ -180,7 +180,7 @@ class FakeRun:
             history = {"loss": [0.2] * epochs}
             return TrainResult(model, None, history, 0.2, 0.9, epochs, cancel, False)
 
-        def judge(path, recs, on_event, which, should_stop=None):
+        def judge(path, recs, on_event, which, should_stop=None, engine=None):
             self.judged.append((which, [r.image_id for r in recs]))
             return self.scores[which]
 

@@ -27,9 +27,10 @@ class ThresholdPredictor:
         self.threshold = 0.5
         self.meta: dict = {}
         self.input_size = (128, 128)
+        self.engine = types.SimpleNamespace(name="fake")  # what ran the network
         self.asked: list[str] = []
 
-    def predict_paths(self, paths, tta=False, on_error=None):
+    def predict_paths(self, paths, tta=False, on_error=None, encode=None):
         for path in paths:
             self.asked.append(Path(path).name)
             try:
@@ -53,7 +54,7 @@ def install_fake_predictor_module(monkeypatch, level: int = 150) -> list[Path]:
 
     class Predictor:
         @staticmethod
-        def load(path, batch_size=2):
+        def load(path, batch_size=2, engine=None):
             path = Path(path)
             if not path.is_file():
                 raise ModelLoadError(f"{path}: model file not found")

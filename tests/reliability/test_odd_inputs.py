@@ -60,7 +60,7 @@ class FakePredictor:
 def fake_model(monkeypatch):
     import model.cli.network as network
 
-    monkeypatch.setattr(network, "_load_predictor", lambda arg, batch_size: FakePredictor())
+    monkeypatch.setattr(network, "_load_predictor_and_path", lambda args: (FakePredictor(), None))
 
 
 def _rows(path):
