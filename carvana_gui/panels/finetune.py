@@ -33,6 +33,7 @@ from carvana_gui.jobs.background_call import BackgroundCall
 from carvana_gui.jobs.finetune_job import FinetuneJob
 from carvana_gui.jobs.model_worker import ModelWorker
 from carvana_gui.panels.training_plots import TrainingPlots
+from model.choices import PRECISIONS
 from model.data.dataset import ImageRecord
 from model.edits.project_store import ProjectStore
 from model.store.keep_or_not import override_current
@@ -113,12 +114,19 @@ class FinetunePanel(QWidget):
         self.preset.addItems(PRESET_NAMES)
         self.preset.setCurrentText(FRESH_PRESET)
         self.batch_size = QSpinBox(minimum=1, maximum=64, value=DEFAULTS.batch_size)
+        self.precision = QComboBox()
+        self.precision.addItems(PRECISIONS)
+        self.precision.setToolTip(
+            "Compute precision while training: bfloat16 is about 1.3x faster on CPUs with "
+            "AMX / AVX-512 BF16 (emulated, so slower, elsewhere); float16 is for GPUs"
+        )
         form = QFormLayout()
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.learning_rate)
         form.addRow("Patience", self.patience)
         form.addRow("Preset (H×W)", self.preset)
         form.addRow("Batch size", self.batch_size)
+        form.addRow("Precision", self.precision)
 
         self.start_button = QPushButton("Start fine-tuning")
         self.start_button.clicked.connect(self.start)
@@ -218,6 +226,7 @@ class FinetunePanel(QWidget):
             patience=self.patience.value(),
             include_ground_truth=self.use_ground_truth.isChecked(),
             preset=self.preset.currentText() if fresh else None,
+            extra={"precision": self.precision.currentText()},
         )
 
     # -- run ---------------------------------------------------------------

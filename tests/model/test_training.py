@@ -158,3 +158,27 @@ def test_fine_tuning_a_float16_shipped_model_trains_in_float32(tiny_data, tmp_pa
     assert result.model_path is not None
     tuned = keras.saving.load_model(result.model_path, compile=False)
     assert all(str(w.dtype) == "float32" for w in tuned.weights)
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_float16_shipped_model_in_bfloat16_trains_and_saves(tiny_data, tmp_path):
+    # --precision bfloat16: bf16 compute, float32 variables, so the losses stay finite and
+    # the checkpoint loads like any other model.
+    keras.utils.set_random_seed(0)
+    half = save_float16(build_segnet(128, 128, width_multiplier=0.125), tmp_path / "f16.keras")
+    config = _config(
+        tiny_data,
+        tmp_path / "run",
+        epochs=1,
+        augment=None,
+        base_model=half,
+        learning_rate=1e-4,
+        precision="bfloat16",
+    )
+    result = train(config)
+    assert np.isfinite(result.history["loss"]).all(), result.history
+    assert result.model_path is not None
+    tuned = keras.saving.load_model(result.model_path, compile=False)
+    assert tuned.get_layer("enc0_a_conv").compute_dtype == "bfloat16"
+    assert all(str(w.dtype) == "float32" for w in tuned.weights)
+    assert keras.mixed_precision.global_policy().name == "float32"  # only while building
