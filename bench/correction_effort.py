@@ -9,7 +9,8 @@ annotator who knows the true mask takes the largest error region (model/edits/an
 and interacts once at its deepest point:
   brush: one round dab, the largest that stays inside the region (the editor's dab code);
   smart: one click there (positive on missed car, negative on false car), handled by
-         model/edits/smart_click.py exactly as the editor's Smart click tool handles it.
+         model/edits/smart_click.py exactly as the editor's Smart click tool handles it;
+  grabcut: the same click handled by its GrabCut alternative (grabcut_click), to compare.
 Given the Kaggle folder, the images are the model's validation cars (model JSON
 data.val_cars); choose settings with --training-cars N or --cars instead.
 --cache DIR keeps the auto-mask probabilities (npz, keyed by the model file's hash) so
@@ -34,10 +35,10 @@ sys.path.insert(0, str(REPO))
 from model.data.dataset import ImageRecord, scan_folder
 from model.data.masks import read_image, read_mask
 from model.edits.annotator import brush_dab, next_click
-from model.edits.smart_click import smart_click
+from model.edits.smart_click import grabcut_click, smart_click
 from model.kaggle.metrics import dice
 
-TOOLS = ("brush", "smart")
+TOOLS = ("brush", "smart", "grabcut")
 
 
 @dataclass
@@ -132,6 +133,8 @@ def correct(tool, image, truth, mask, prob, targets, cap) -> Run:
         start = time.perf_counter()
         if tool == "brush":
             brush_dab(mask, click)
+        elif tool == "grabcut":
+            grabcut_click(image, prob, mask, click.y, click.x, click.positive)
         else:
             smart_click(image, prob, mask, click.y, click.x, click.positive)
         run.ms.append((time.perf_counter() - start) * 1000)
@@ -150,6 +153,22 @@ def report(tool: str, runs: list[Run], targets: list[float], cap: int) -> None:
             f"  reached by {reach * 100:.1f} %"
         )
     print(f"  ms per interaction: median {np.median(ms):.1f}  p95 {np.percentile(ms, 95):.1f}")
+
+
+def summary_line(runs: dict[str, list[Run]], targets: list[float], cap: int) -> str:
+    """The last line: NoC@0.995 smart=X.XX brush=Y.YY reach0.997=R ms_per_click=Z."""
+    t0 = targets[0]
+    noc = {
+        t: float(np.mean([r.noc(t0, cap) for r in runs[t]])) if runs.get(t) else float("nan")
+        for t in TOOLS
+    }
+    smart = runs.get("smart", [])
+    reach = np.mean([r.noc(targets[-1], cap + 1) <= cap for r in smart]) if smart else np.nan
+    ms = np.median(np.concatenate([r.ms for r in smart])) if any(r.ms for r in smart) else 0.0
+    return (
+        f"NoC@{t0} smart={noc['smart']:.2f} brush={noc['brush']:.2f} "
+        f"reach{targets[-1]}={reach:.2f} ms_per_click={ms:.0f}"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -194,18 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + "  ".join(line), flush=True)
     for tool in tools:
         report(tool, runs[tool], targets, cap)
-    t0 = targets[0]
-    noc = {
-        t: float(np.mean([r.noc(t0, cap) for r in runs[t]])) if t in runs else float("nan")
-        for t in TOOLS
-    }
-    smart = runs.get("smart", [])
-    reach = np.mean([r.noc(targets[-1], cap + 1) <= cap for r in smart]) if smart else np.nan
-    ms = np.median(np.concatenate([r.ms for r in smart])) if any(r.ms for r in smart) else 0.0
-    print(
-        f"NoC@{t0} smart={noc['smart']:.2f} brush={noc['brush']:.2f} "
-        f"reach{targets[-1]}={reach:.2f} ms_per_click={ms:.0f}"
-    )
+    print(summary_line(runs, targets, cap))
     return 0
 
 

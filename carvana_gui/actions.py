@@ -54,6 +54,7 @@ NEEDS_IMAGE = (
     "next_image",
     "next_unreviewed",
     "mark_reviewed",
+    "accept_next",
     "auto_mask",
     "diff_truth",
     "show_before",
@@ -99,6 +100,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "lasso",
         "Lasso: drag around an area, or click points (double-click or Enter closes, "
         "Backspace removes the last point, Esc cancels); right button removes",
+        True,
+    ),
+    ActionSpec(
+        "tool_smart",
+        "&Smart click",
+        "edit",
+        ("S",),
+        "smart",
+        "Smart click: left click = this is car, right click = not car; the mask around "
+        "the click follows the car's edge (Shift+click does the same with the brush)",
         True,
     ),
     ActionSpec(
@@ -175,6 +186,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Mark this mask as reviewed",
         True,
         key_hint="Space",
+    ),
+    ActionSpec(
+        "accept_next",
+        "&Accept and next",
+        "image",
+        ("R",),
+        "accept_next",
+        "Mark this mask reviewed and go to the next unreviewed image",
     ),
     ActionSpec(
         "auto_mask",
@@ -254,16 +273,17 @@ def shortcut_table(extra: Iterable[QAction] = ()) -> list[tuple[str, str]]:
         ("Zoom", "Wheel"),
         ("Brush size", "Ctrl + wheel, [ ]"),
         ("Erase with brush", "Right drag"),
+        ("Smart click with the brush", "Shift + click (right: not car)"),
     ]
     return rows
 
 
-SEPARATE_AFTER = ("redo", "tool_lasso", "brush_larger", "one_to_one", "next_unreviewed")
+SEPARATE_AFTER = ("redo", "tool_smart", "brush_larger", "one_to_one", "next_unreviewed")
 TOOLBAR_GROUPS = (
     ("open_folder",),
-    ("prev_image", "next_image", "next_unreviewed", "mark_reviewed"),
+    ("prev_image", "next_image", "next_unreviewed", "mark_reviewed", "accept_next"),
     ("auto_mask", "confidence"),
-    ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso", "fill_holes"),
+    ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso", "tool_smart", "fill_holes"),
     ("undo", "redo"),
 )
 
@@ -337,16 +357,20 @@ def show_shortcuts(parent: QMainWindow) -> QMessageBox:
     return box
 
 
-def about_text() -> str:
-    """Help → About: what the app does, and where its log file is (to send with a report)."""
+def about_text(engine: str = "") -> str:
+    """Help → About: what the app does, what runs the network, and where its log file is
+    (to send with a report)."""
     from carvana_gui.log_file import log_path
 
+    ran = f"the last auto-mask ran on {engine}" if engine else "no auto-mask yet"
     return (
         "Auto-mask car photos with a SegNet-style network, touch the masks up with "
         "brush, bucket and lasso, and export Kaggle RLE submissions.\n\n"
+        f"Inference engine: {ran} (auto: OpenVINO on a CPU where it is installed, else "
+        "Keras; set CARVANA_ENGINE=keras or openvino to choose).\n\n"
         f"Errors and warnings are logged to:\n{log_path()}"
     )
 
 
-def show_about(parent: QWidget) -> None:
-    QMessageBox.about(parent, "Carvana Masks", about_text())
+def show_about(parent: QWidget, engine: str = "") -> None:
+    QMessageBox.about(parent, "Carvana Masks", about_text(engine))

@@ -14,14 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QColor,
-    QDragEnterEvent,
-    QDropEvent,
-)
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -54,6 +47,7 @@ from carvana_gui.panels.image_list import FolderScanThread, ImageListDock, Image
 from carvana_gui.panels.mask_commands import MaskCommands
 from carvana_gui.panels.model_loop import install_model_loop
 from carvana_gui.panels.save_questions import SaveQuestions
+from carvana_gui.panels.smart_correction import install_smart_correction
 from carvana_gui.panels.status_bar import StatusPanel
 from carvana_gui.panels.toolbar import OverlayControls
 from carvana_gui.panels.window_indicators import APP_TITLE, WindowIndicators
@@ -168,6 +162,7 @@ class MainWindow(QMainWindow):
         self.image_list.sort_changed.connect(self._on_sort_changed)
         install_model_loop(self)  # fine-tune/batch/effort docks, export, versions (issue 5)
         self.compare_views = install_compare_views(self)  # X, V, W: where masks err
+        install_smart_correction(self)  # Smart click (S, Shift+click), Accept and next (R)
         self.resize(1500, 950)
         if geometry := self.state.geometry():
             self.restoreGeometry(geometry)
@@ -220,7 +215,7 @@ class MainWindow(QMainWindow):
             "automask_tta": lambda on: setattr(self.prefs, "automask_tta", bool(on)),
             "import_model": self._choose_model_file,
             "shortcuts": lambda: show_shortcuts(self),
-            "about": lambda: show_about(self),
+            "about": lambda: show_about(self, self.automask.last_engine),
             **{
                 name: self._tool_slot(name)
                 for name in ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso")

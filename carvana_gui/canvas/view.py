@@ -108,6 +108,7 @@ class MaskCanvas(pg.GraphicsView):
         self._space_used = False
         self._panning = False
         self._tool_button: Qt.MouseButton | None = None
+        self.shift_press = False  # Shift held at the press of the gesture going on (tools ask)
         self._last_image_pos: QPointF | None = None
         self.viewport().installEventFilter(self)
         self._space_window: QWidget | None = None
@@ -329,6 +330,7 @@ class MaskCanvas(pg.GraphicsView):
         if self.document.refuse():  # read-only image: the window says why
             return True
         self._tool_button = button
+        self.shift_press = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         y, x = self._pixel(self.viewport_to_image(event.position()))
         self.tool.press(self, y, x, erase=button == Qt.MouseButton.RightButton)
         return True

@@ -3,7 +3,9 @@
 One QAbstractTableModel serves every row; filtering and ordering are done with plain
 Python sorts over an index list (fast for 100k rows) instead of a QSortFilterProxyModel
 whose per-comparison Python callbacks would take seconds. Group-by-car keeps the 16
-angles of a car together and shades alternate cars.
+angles of a car together and shades alternate cars. The Unsure column (the share of the
+image where the model hesitated, stored with each auto-mask) sorts the most unsure first,
+as Dice sorts the worst first: where a correction is most likely needed.
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ from model.edits.lifecycle import MaskRecord, MaskState
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Image", "Status", "Dice", "Model")
+COLUMNS = ("Image", "Status", "Dice", "Model", "Unsure")
+DICE_COLUMN, MODEL_COLUMN, UNSURE_COLUMN = 2, 3, 4
+UNSURE_TIP = (
+    "Unsure: share of the image where the model hesitated (probability 0.1-0.9) when it "
+    "made the auto-mask; sorting puts the most unsure first"
+)
 STALE_COLOR = QColor(235, 120, 60)
 STATUS_LABELS = {
     MaskState.NONE: "no mask",
@@ -114,6 +121,8 @@ class ImageTableModel(QAbstractTableModel):
         self.sort_column = 0
         self.sort_order = Qt.SortOrder.AscendingOrder
         self.current_version: str | None = None  # the active model: other auto-masks are stale
+        self.car_versions: dict[str, str] = {}  # Learn this car: car -> its own model's id
+        self.model_names: dict[str, str] = {}  # model id -> the name shown (per-car models)
 
     # -- content -----------------------------------------------------------
     def set_records(self, records: list[ImageRecord]) -> None:
@@ -156,14 +165,21 @@ class ImageTableModel(QAbstractTableModel):
         if self.sort_column == 1:
             order = {s: n for n, s in enumerate(STATUS_LABELS)}
             return lambda i: (order.get(statuses[i], 0), self.records[i].image_id)
-        if self.sort_column == 2:
+        if self.sort_column == UNSURE_COLUMN:
+
+            def unsure_key(i: int) -> tuple:
+                unsure = self._entry_of(self.records[i].image_id).uncertainty
+                return (unsure is None, -(unsure or 0.0), self.records[i].image_id)
+
+            return unsure_key
+        if self.sort_column == DICE_COLUMN:
 
             def dice_key(i: int) -> tuple:
                 dice = self._entry_of(self.records[i].image_id).dice
                 return (dice is None, dice or 0.0, self.records[i].image_id)
 
             return dice_key
-        if self.sort_column == 3:
+        if self.sort_column == MODEL_COLUMN:
             return lambda i: (
                 self._entry_of(self.records[i].image_id).auto_version or "",
                 self.records[i].image_id,
@@ -175,14 +191,20 @@ class ImageTableModel(QAbstractTableModel):
         if version != self.current_version:
             self.current_version = version
             if self._visible:
-                last = len(COLUMNS) - 1
-                self.dataChanged.emit(self.index(0, last), self.index(len(self._visible) - 1, last))
+                col, last_row = MODEL_COLUMN, len(self._visible) - 1
+                self.dataChanged.emit(self.index(0, col), self.index(last_row, col))
+
+    def set_car_models(self, car_versions: dict[str, str], names: dict[str, str]) -> None:
+        """Cars with a model of their own (their masks are not stale), and its names."""
+        self.car_versions, self.model_names = dict(car_versions), dict(names)
+        if self._visible:
+            col, last_row = MODEL_COLUMN, len(self._visible) - 1
+            self.dataChanged.emit(self.index(0, col), self.index(last_row, col))
 
     def is_stale(self, image_id: str, entry: MaskRecord) -> bool:
         # Nothing is stale before a model is active (it may still be loading).
-        return self.current_version is not None and lifecycle.is_stale(
-            entry, image_id, self.current_version
-        )
+        active = lifecycle.ActiveModels(self.current_version, self.car_versions)
+        return self.current_version is not None and lifecycle.is_stale(entry, image_id, active)
 
     def record_at(self, row: int) -> ImageRecord | None:
         return self.records[self._visible[row]] if 0 <= row < len(self._visible) else None
@@ -205,6 +227,12 @@ class ImageTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> object:  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.ToolTipRole
+            and section == UNSURE_COLUMN
+        ):
+            return UNSURE_TIP
         return None
 
     def data(self, index: _INDEX, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -219,12 +247,15 @@ class ImageTableModel(QAbstractTableModel):
                 status = self._status_of(record.image_id)
                 return STATUS_LABELS.get(status, status)
             entry = self._entry_of(record.image_id)
-            if col == 3:
-                return entry.auto_version or ""
+            if col == MODEL_COLUMN:
+                version = entry.auto_version or ""
+                return self.model_names.get(version, version)
+            if col == UNSURE_COLUMN:
+                return "" if entry.uncertainty is None else f"{entry.uncertainty * 100:.2f} %"
             return "" if entry.dice is None else f"{entry.dice:.4f}"
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
             return STATUS_COLORS.get(self._status_of(record.image_id))
-        if role == Qt.ItemDataRole.ForegroundRole and col == 3:
+        if role == Qt.ItemDataRole.ForegroundRole and col == MODEL_COLUMN:
             stale = self.is_stale(record.image_id, self._entry_of(record.image_id))
             return STALE_COLOR if stale else None
         if (
@@ -234,13 +265,17 @@ class ImageTableModel(QAbstractTableModel):
         ):
             return QColor(255, 255, 255, 10)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if col == 3 and self.is_stale(record.image_id, self._entry_of(record.image_id)):
+            if col == UNSURE_COLUMN:
+                return UNSURE_TIP
+            if col == MODEL_COLUMN and self.is_stale(
+                record.image_id, self._entry_of(record.image_id)
+            ):
                 return (
                     f"Stale: auto-masked by another model than {self.current_version}; "
                     "the Batch auto-mask panel's 'Stale auto-masks' choice redoes these"
                 )
             return str(record.path)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (DICE_COLUMN, UNSURE_COLUMN):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -272,9 +307,8 @@ class ImageListDock(QDockWidget):
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(48)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        for column in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         # Size those columns from the rows on screen only. Qt's default reads up to 1000
         # rows, on every dataChanged: 75-160 ms per autosave with 1536 images, a visible
         # hitch in the brush stroke being painted meanwhile (bench/bench_gui.py).
@@ -297,7 +331,7 @@ class ImageListDock(QDockWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.count_label)
         self.setWidget(body)
-        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("00087a6bd4dc_01") + 290)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("00087a6bd4dc_01") + 370)
         self.view.selectionModel().currentRowChanged.connect(self._on_row)
         model.modelReset.connect(self._update_count)
         header.sortIndicatorChanged.connect(self._on_sort)

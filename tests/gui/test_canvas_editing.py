@@ -129,6 +129,8 @@ def test_brush_size_keys_and_ctrl_wheel(qtbot, window):
 
 def test_view_shortcuts_zoom_and_toggle_mask(qtbot, window):
     canvas = window.canvas
+    window.resize(1200, 700)  # room for the canvas beside the docks (the list has 5 columns)
+    qtbot.waitUntil(lambda: canvas.width() > 300)
     qtbot.keyClick(canvas, Qt.Key.Key_1)
     assert abs(canvas.zoom() - 1.0) < 0.02
     qtbot.keyClick(canvas, Qt.Key.Key_F)

@@ -4,5 +4,6 @@ from carvana_gui.canvas.tools.base import Tool
 from carvana_gui.canvas.tools.brush import BrushTool
 from carvana_gui.canvas.tools.bucket import BucketTool
 from carvana_gui.canvas.tools.lasso import LassoTool
+from carvana_gui.canvas.tools.smart import SmartClickTool, SmartSource
 
-__all__ = ["BrushTool", "BucketTool", "LassoTool", "Tool"]
+__all__ = ["BrushTool", "BucketTool", "LassoTool", "SmartClickTool", "SmartSource", "Tool"]

@@ -16,6 +16,7 @@ class ToolHost(Protocol):
     """What a tool may use of the widget it works in."""
 
     document: MaskDocument
+    shift_press: bool  # Shift was held when the current gesture's button went down
 
     @property
     def brush_size(self) -> int: ...

@@ -1,4 +1,8 @@
-"""Round brush (adds) and eraser (subtracts); one stroke = one undo step."""
+"""Round brush (adds) and eraser (subtracts); one stroke = one undo step.
+
+Shift+click hands the click to the ``shift_tool`` (the smart click: left = car, right =
+not car; the eraser's left click = not car), so correcting by clicks needs no tool switch.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,12 @@ class BrushTool(Tool):
         self.name = "eraser" if erase else "brush"
         self._last: tuple[int, int] | None = None
         self._value = 1
+        self.shift_tool: Tool | None = None  # what a Shift+click does instead of a dab
 
     def press(self, canvas: ToolHost, y: int, x: int, erase: bool) -> None:
+        if self.shift_tool is not None and canvas.shift_press:
+            self.shift_tool.press(canvas, y, x, self.erases or erase)
+            return
         self._value = 0 if (self.erases or erase) else 1
         canvas.document.begin("erase" if self._value == 0 else "brush")
         self._last = (y, x)

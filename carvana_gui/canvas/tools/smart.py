@@ -1,0 +1,77 @@
+"""Smart click: one click says "this is car" (left) or "this is not car" (right), and the
+mask is re-segmented around it so the boundary follows the car's edge.
+
+The work is ``model.edits.smart_click.smart_click``, the very function the correction
+benchmark (bench/correction_effort.py) counts clicks with. The tool gets the photo and
+the model's probability map from a ``source`` callable (the window knows them; tools do
+not), and each click is one undo step. Without the model's probabilities for the image
+(yet) the mask itself is the prior, and the tool says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from carvana_gui.canvas.tools.base import Tool, ToolHost
+from model.edits.mask_ops import Box
+from model.edits.smart_click import smart_click
+
+NO_PROBABILITIES = (
+    "Smart click: no model probabilities for this image yet, so the mask's own edge is the prior"
+)
+
+
+@dataclass
+class SmartSource:
+    """What a click needs besides the mask: the photo and the model's probabilities."""
+
+    image: np.ndarray  # RGB uint8, the mask's size
+    prob: np.ndarray | None  # float 0..1 of the mask's size; None: the mask is the prior
+
+
+def click_op(
+    mask: np.ndarray,
+    image: np.ndarray,
+    prob: np.ndarray | None,
+    y: int,
+    x: int,
+    positive: bool,
+) -> Box | None:
+    """``smart_click`` in the document's ``op(mask, *args)`` order."""
+    return smart_click(image, prob, mask, y, x, positive)
+
+
+class SmartClickTool(Tool):
+    name = "smart click"
+
+    def __init__(
+        self,
+        source: Callable[[], SmartSource | None],
+        tell: Callable[[str], None] = lambda _text: None,
+    ) -> None:
+        self.source = source
+        self.tell = tell
+
+    def press(self, canvas: ToolHost, y: int, x: int, erase: bool) -> None:
+        mask = canvas.document.mask
+        source = self.source()
+        if source is None or mask is None:
+            return
+        if not (0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]):
+            return
+        prob = source.prob
+        if prob is not None and prob.shape != mask.shape:
+            prob = None  # probabilities of another size than this mask: not this image's
+        positive = not erase
+        label = "smart click: car" if positive else "smart click: not car"
+        changed = canvas.document.edit(label, click_op, source.image, prob, y, x, positive)
+        if canvas.document.refusal is not None:
+            return  # the document said why
+        if prob is None:
+            self.tell(NO_PROBABILITIES + ("." if changed else "; nothing changed here."))
+        elif not changed:
+            side = "car" if positive else "not car"
+            self.tell(f"Smart click: this pixel is already {side}; nothing changed.")

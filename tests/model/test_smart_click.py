@@ -1,0 +1,162 @@
+"""Smart click (model/edits/smart_click.py), the simulated annotator and the correction
+benchmark's bookkeeping, on synthetic cars: no Qt, no model."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from model.edits.annotator import brush_dab, next_click
+from model.edits.smart_click import DEFAULT_PARAMS, mask_prior, smart_click
+from model.kaggle.metrics import dice
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def synthetic_car(h: int = 400, w: int = 600, seed: int = 0):
+    """A bright ellipse ("car") on dark noise, its true mask and a model-like probability."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((h, w), np.uint8)
+    cv2.ellipse(truth, (w // 2, h // 2), (w // 3, h // 4), 0, 0, 360, 1, -1)
+    image = rng.integers(0, 50, (h, w, 3), dtype=np.uint8)
+    image[truth == 1] = rng.integers(170, 220, (int(truth.sum()), 3), dtype=np.uint8)
+    prob = cv2.GaussianBlur(truth.astype(np.float32), (0, 0), 2.0)
+    return image, truth, prob
+
+
+def test_positive_click_fills_a_missed_piece_and_nothing_else():
+    image, truth, prob = synthetic_car()
+    mask = truth.copy()
+    mask[170:230, 120:170] = 0  # missed car at the left end (the model hesitated there)
+    mask[170:230, 430:480] = 0  # and another at the right end, far from the first
+    prob[170:230, 120:170] = 0.35
+    prob[170:230, 430:480] = 0.35
+    before = mask.copy()
+    box = smart_click(image, prob, mask, 200, 145, positive=True)
+    assert box is not None
+    left, right = (slice(170, 230), slice(120, 170)), (slice(170, 230), slice(430, 480))
+    assert (mask[left] == truth[left]).mean() > 0.98
+    assert np.array_equal(mask[right], before[right])  # the other error is left alone
+    changed = np.argwhere(mask != before)
+    y0, x0, y1, x1 = box
+    assert (changed[:, 0] >= y0).all() and (changed[:, 0] < y1).all()
+    assert (changed[:, 1] >= x0).all() and (changed[:, 1] < x1).all()
+
+
+def test_negative_click_removes_false_car_like_a_shadow():
+    image, truth, prob = synthetic_car()
+    mask = truth.copy()
+    shadow = np.zeros_like(mask, dtype=bool)
+    shadow[290:320, 220:380] = True
+    shadow &= truth == 0  # a dark strip under the car, wrongly in the mask
+    rng = np.random.default_rng(1)
+    image[shadow] = rng.integers(20, 60, (int(shadow.sum()), 3), dtype=np.uint8)
+    mask[shadow] = 1
+    prob[shadow] = 0.6
+    before = dice(mask, truth)
+    smart_click(image, prob, mask, 310, 300, positive=False)
+    near, far = np.zeros_like(shadow), np.ones_like(shadow)
+    near[285:336, 275:326] = True  # within the click's least reach (25 px)
+    far[:, 240:361] = False  # beyond 3 click depths (about 11 px here) and more
+    assert not (mask.astype(bool) & shadow & near).any()  # gone around the click
+    assert (mask.astype(bool) & shadow & far).sum() == (shadow & far).sum()  # next clicks
+    assert dice(mask, truth) > before
+    smart_click(image, prob, mask, 310, 240, positive=False)
+    smart_click(image, prob, mask, 310, 360, positive=False)
+    assert dice(mask, truth) > 0.995  # three clicks along a 160 px strip
+
+
+def test_a_click_never_changes_pixels_beyond_its_reach():
+    """Whatever the image and probabilities say, pixels farther from the click than the
+    crop's largest half-size (radius_max) stay as they were."""
+    rng = np.random.default_rng(3)
+    h, w = 700, 900
+    image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    prob = rng.uniform(0.2, 0.8, (h, w)).astype(np.float32)  # unsure everywhere
+    for positive in (True, False):
+        mask = (rng.uniform(size=(h, w)) > 0.5).astype(np.uint8)
+        before = mask.copy()
+        y, x = 350, 450
+        smart_click(image, prob, mask, y, x, positive)
+        changed = np.argwhere(mask != before)
+        if len(changed):
+            r = DEFAULT_PARAMS.radius_max
+            assert np.abs(changed - [y, x]).max() <= r
+        # a click only moves pixels toward the clicked side
+        assert (mask[mask != before] == (1 if positive else 0)).all()
+
+
+def test_without_probabilities_the_mask_is_the_prior():
+    image, truth, _ = synthetic_car()
+    mask = truth.copy()
+    mask[180:220, 130:160] = 0
+    before = mask.copy()
+    box = smart_click(image, None, mask, 200, 145, positive=True)
+    assert box is not None
+    piece = (slice(180, 220), slice(130, 160))
+    assert (mask[piece] == 1).mean() > 0.95
+    far = np.ones_like(mask, bool)
+    far[200 - 200 : 200 + 200, max(0, 145 - 200) : 145 + 200] = False
+    assert np.array_equal(mask[far], before[far])
+    prior = mask_prior(truth, 3.0)
+    assert prior.dtype == np.float32 and prior[200, 300] > 0.99 and prior[5, 5] < 0.01
+
+
+def test_clicks_outside_the_image_or_on_the_right_side_change_nothing():
+    image, truth, prob = synthetic_car(120, 180)
+    mask = truth.copy()
+    assert smart_click(image, prob, mask, -1, 5, True) is None
+    assert smart_click(image, prob, mask, 60, 90, True) is None  # already car
+    assert np.array_equal(mask, truth)
+    with pytest.raises(ValueError):
+        smart_click(image, prob[:10], mask, 60, 90, True)
+
+
+def test_annotator_clicks_the_deepest_point_of_the_largest_error():
+    truth = np.zeros((100, 100), np.uint8)
+    truth[20:80, 20:80] = 1
+    mask = truth.copy()
+    mask[40:60, 20:50] = 0  # missed: 600 px
+    mask[90:95, 0:10] = 1  # false: 50 px
+    click = next_click(mask, truth)
+    assert click is not None and click.positive and click.area == 600
+    assert 45 <= click.y <= 54 and 25 <= click.x <= 45
+    box = brush_dab(mask, click)
+    assert box is not None and dice(mask, truth) > dice(truth & 0 | mask, truth) - 1e-9
+    assert next_click(truth, truth) is None
+
+
+def _bench():
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(
+        "correction_effort", BENCH / "correction_effort.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["correction_effort"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_counts_clicks_and_prints_the_issue_summary_line():
+    bench = _bench()
+    image, truth, prob = synthetic_car()
+    mask = truth.copy()
+    mask[170:230, 120:170] = 0
+    prob[170:230, 120:170] = 0.35
+    runs = {
+        tool: [bench.correct(tool, image, truth, mask, prob, [0.995, 0.997], 20)]
+        for tool in ("brush", "smart")
+    }
+    smart = runs["smart"][0]
+    assert smart.dices[0] < 0.995 and smart.noc(0.995, 20) <= runs["brush"][0].noc(0.995, 20)
+    assert len(smart.ms) == len(smart.dices) - 1
+    line = bench.summary_line(runs, [0.995, 0.997], 20)
+    s, b = smart.noc(0.995, 20), runs["brush"][0].noc(0.995, 20)
+    reach = float(smart.noc(0.997, 21) <= 20)
+    assert line.startswith(f"NoC@0.995 smart={s:.2f} brush={b:.2f} reach0.997={reach:.2f} ")
+    assert line.split()[-1].startswith("ms_per_click=")
