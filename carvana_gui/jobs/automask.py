@@ -43,6 +43,7 @@ class AutoMaskResult:
     prob: np.ndarray  # float32 0..1
     model_name: str
     seconds: float
+    engine: str = ""  # what ran the network (openvino-f32, keras...)
 
 
 def _discover(ctx: JobContext) -> ActiveModel | None:
@@ -79,6 +80,7 @@ class AutoMaskController(QObject):
         self.discovered = False
         # Learn this car: a car with a model of its own is auto-masked by it (car id -> model)
         self.car_models: dict[str, ActiveModel] = {}
+        self.last_engine = ""  # what ran the last auto-mask (Help → About shows it)
 
     def discover(self) -> None:
         """Import Keras and find the default model, in the background."""
@@ -148,6 +150,7 @@ class AutoMaskController(QObject):
                 prediction.prob,
                 model.name,  # the version id, the same the staleness check compares with
                 time.perf_counter() - started,
+                str(getattr(getattr(predictor, "engine", None), "name", "")),
             )
 
         return job
@@ -156,6 +159,7 @@ class AutoMaskController(QObject):
         if result is None:
             self.no_model.emit(NO_MODEL_HELP)
         else:
+            self.last_engine = result.engine or self.last_engine
             self.result_ready.emit(result)
 
     def import_model(self, path: Path) -> int:

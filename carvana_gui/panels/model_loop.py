@@ -24,6 +24,7 @@ from carvana_gui.panels.batch import BatchPanel
 from carvana_gui.panels.effort import EffortPanel
 from carvana_gui.panels.export import ExportDialog
 from carvana_gui.panels.finetune import FinetunePanel
+from carvana_gui.panels.learn_car import install_learn_car
 from carvana_gui.panels.versions_menu import ModelVersionsMenu
 from model.store.versions import ModelInfo, ModelStore, user_models_dir
 
@@ -160,7 +161,9 @@ class ModelLoop:
 
 
 def install_model_loop(window: Any, store: ModelStore | None = None) -> ModelLoop:
-    """Add the fine-tune / batch / effort docks, File → Export and Model → Versions."""
+    """Add the fine-tune / batch / effort docks, File → Export, Model → Versions and
+    Model → Learn this car."""
     loop = ModelLoop(window, store)
     window.model_loop = loop
+    install_learn_car(window, loop.store)  # Model → Learn this car (issue 22)
     return loop

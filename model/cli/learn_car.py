@@ -35,11 +35,13 @@ class _Printer:
 
     def __init__(self) -> None:
         self.bar: tqdm | None = None
+        self.stage = ""  # a disabled bar (no terminal) has no .desc to ask
 
     def _bar(self, total: int, desc: str, unit: str) -> tqdm:
-        if self.bar is None or self.bar.desc != desc:
+        if self.bar is None or self.stage != desc:
             self.close()
             self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None)
+            self.stage = desc
         return self.bar
 
     def __call__(self, event: FinetuneEvent) -> None:
@@ -55,6 +57,7 @@ class _Printer:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+            self.stage = ""
 
 
 def cmd_learn_car(args: argparse.Namespace) -> int:

@@ -146,14 +146,16 @@ def learn_car(
     should_stop: StopFn | None = None,
     protect: Collection[str] = (),
     truth_of: Callable[[str], Path | None] | None = None,
-    predictor_loader: Callable[[Path], Any] = load_predictor,
+    predictor_loader: Callable[[Path], Any] | None = None,
     run_dir: Path | None = None,
 ) -> LearnCarOutcome:
     """Adapt ``base`` to ``car``, make it the car's active model, re-mask the car.
 
     ``protect``: image ids left to the caller (the one open in the editor); the eligible
     ones come back in ``left_to_editor``. ``truth_of`` fills the Dice column when the
-    folder has ground truth. Raises ValueError when the car has too few reviewed angles.
+    folder has ground truth. ``predictor_loader`` (default ``load_predictor``, looked up
+    when called) loads the per-car model. Raises ValueError when the car has too few
+    reviewed angles.
     """
     started = time.perf_counter()
     settings = settings or LearnCarSettings()
@@ -194,7 +196,7 @@ def learn_car(
     remasked: list[str] = []
     cancelled = stop()
     if todo and not cancelled:
-        predictor = predictor_loader(info.path)
+        predictor = (predictor_loader or load_predictor)(info.path)
 
         def progress(p: BatchProgress) -> None:
             emit(Remasked(p.done, p.total, p.image_id, p.saved))

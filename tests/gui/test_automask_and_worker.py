@@ -74,6 +74,11 @@ def test_flip_tta_is_on_by_default_and_a_menu_switch_turns_it_off(
         assert np.abs(window.auto_masking.probs[image_id] - expected).max() < gap / 10
         window.action("automask_tta").setChecked(False)
     assert window.prefs.automask_tta is False
+    from carvana_gui.actions import about_text
+
+    # the tests run the Keras engine (CARVANA_ENGINE=keras); About names what ran
+    assert window.automask.last_engine == "keras"
+    assert "the last auto-mask ran on keras" in about_text(window.automask.last_engine)
     window.close()
 
 

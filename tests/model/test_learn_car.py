@@ -1,0 +1,173 @@
+"""Learn this car: `carvana finetune FOLDER --car CAR` / `--forget-car CAR` on a tiny folder.
+
+The car's reviewed angles train a per-car version (never the current model), which becomes
+that car's model only and re-masks the car's none/auto images; reviewed and edited ones,
+and every other car, are untouched. Forgetting the car puts the general masks back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.cli.main import main
+from model.data.masks import read_mask
+from model.edits.car_models import CarModels, forget_car
+from model.edits.lifecycle import MaskState
+from model.edits.project_store import ProjectStore
+from model.store.versions import ModelStore, read_model_meta
+from tiny_carvana import car_id, make_image_folder, save_tiny_model
+
+CAR, OTHER = car_id(1), car_id(2)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "base.keras")
+
+
+@pytest.fixture
+def setup(tmp_path, tiny_model):
+    """2 cars x 4 angles, every image auto-masked by the current (general) model."""
+    train, masks = make_image_folder(tmp_path / "data", cars=2, angles=4)
+    store = ModelStore(tmp_path / "models")
+    base = store.add(tiny_model, {"preset": "128x128", "input_size": [128, 128]})
+    store.set_current(base.version)
+    project = ProjectStore.for_folder(train)
+    truth = {p.name[: -len("_mask.gif")]: read_mask(p) for p in sorted(masks.glob("*.gif"))}
+    general = {}
+    for image_id, mask in truth.items():
+        general[image_id] = np.roll(mask, 3, axis=1)  # the general model's (imperfect) mask
+        project.save_auto_mask(image_id, general[image_id], base.version, uncertainty=0.01)
+    return train, store, base, project, truth, general
+
+
+def _review(project: ProjectStore, image_id: str, mask: np.ndarray) -> None:
+    project.set_reviewed(image_id, True, mask)
+
+
+def _args(train: Path, store: ModelStore, *more: str) -> list[str]:
+    return ["finetune", str(train), "--out", str(store.root), *more]
+
+
+def _fake_training(monkeypatch) -> list:
+    """The base model itself stands in for its adapted copy (what is tested here is which
+    masks train and what is re-masked; test_learning_a_car_for_real trains for real)."""
+    from model.nn.training import TrainResult
+
+    configs = []
+
+    def train(config, on_progress, should_stop):
+        configs.append(config)
+        return TrainResult(
+            Path(config.base_model), None, {"loss": [0.1]}, 0.1, 0.9, 1, False, False
+        )
+
+    monkeypatch.setattr("model.workflows.finetune.train_model", train)
+    return configs
+
+
+def test_fewer_than_two_reviewed_angles_is_refused_clearly(setup, capsys):
+    train, store, base, project, truth, _ = setup
+    _review(project, f"{CAR}_01", truth[f"{CAR}_01"])
+    assert main(_args(train, store, "--car", CAR)) == 1
+    err = capsys.readouterr().err
+    assert f"learn car {CAR}: review at least 2 of its angles first (1 reviewed)" in err
+    assert [v.version for v in store.versions()] == [base.version]
+    assert CarModels(project.root).all() == {}
+    assert main(_args(train, store, "--car", "nosuchcar")) == 1
+    assert "no images of car 'nosuchcar'" in capsys.readouterr().err
+
+
+def test_car_and_forget_car_together_are_refused(setup, capsys):
+    train, store, *_ = setup
+    assert main(_args(train, store, "--car", CAR, "--forget-car", CAR)) == 1
+    assert "choose one" in capsys.readouterr().err
+
+
+def test_learn_car_remasks_only_that_cars_unedited_images(setup, monkeypatch, capsys):
+    train, store, base, project, truth, general = setup
+    for a in (1, 2):
+        _review(project, f"{CAR}_{a:02d}", truth[f"{CAR}_{a:02d}"])
+    project.save_edit(f"{CAR}_03", truth[f"{CAR}_03"])  # edited, not reviewed: left alone
+    configs = _fake_training(monkeypatch)
+    assert main(_args(train, store, "--car", CAR)) == 0
+    out = capsys.readouterr().out
+    # trained on the car's two reviewed masks only (the edit and the other car are not used)
+    (config,) = configs
+    used = sorted(Path(m).name for _, m in config.train_pairs + config.val_pairs)
+    assert used == [f"{CAR}_01_mask.png", f"{CAR}_02_mask.png"]
+    assert config.repeats == 12 and config.freeze_bn  # LearnCarSettings: 24 image steps
+    # a per-car version, never the current model
+    assert store.current().version == base.version
+    (car_version,) = [v for v in store.versions() if v.version != base.version]
+    meta = read_model_meta(car_version.path)
+    assert meta["kind"] == "car" and meta["car"] == CAR and meta["parent"] == base.version
+    assert f"car-{CAR}" in car_version.version
+    model = CarModels(project.root).get(CAR)
+    assert model is not None and model.version == car_version.version and model.base == base.version
+    assert model.name == f"{base.version}+car:{CAR}"
+    # re-masked: the car's auto image; untouched: reviewed, edited and the other car
+    project.refresh()
+    rows = project.records()
+    assert rows[f"{CAR}_04"].auto_version == car_version.version
+    assert rows[f"{CAR}_04"].state is MaskState.AUTO
+    assert rows[f"{CAR}_04"].dice is not None  # the folder has ground truth
+    for a in (1, 2):
+        assert rows[f"{CAR}_{a:02d}"].state is MaskState.REVIEWED
+        assert np.array_equal(project.load_shown_mask(f"{CAR}_{a:02d}"), truth[f"{CAR}_{a:02d}"])
+    assert rows[f"{CAR}_03"].state is MaskState.EDITED
+    assert np.array_equal(project.load_shown_mask(f"{CAR}_03"), truth[f"{CAR}_03"])
+    for a in range(1, 5):
+        other = f"{OTHER}_{a:02d}"
+        assert rows[other].auto_version == base.version
+        assert np.array_equal(project.load_shown_mask(other), general[other])
+    assert "re-masked 1 of car" in out and f"--forget-car {CAR}" in out
+
+    # --forget-car: the general model's mask comes back, the car uses the general model
+    assert main(_args(train, store, "--forget-car", CAR)) == 0
+    assert "1 masks restored" in capsys.readouterr().out
+    project.refresh()
+    row = project.record(f"{CAR}_04")
+    assert row.auto_version == base.version and row.state is MaskState.AUTO
+    assert row.uncertainty == pytest.approx(0.01)
+    assert np.array_equal(project.load_shown_mask(f"{CAR}_04"), general[f"{CAR}_04"])
+    assert project.record(f"{CAR}_03").state is MaskState.EDITED
+    assert CarModels(project.root).all() == {}
+    assert not CarModels(project.root).backup_dir(CAR).exists()
+    assert main(_args(train, store, "--forget-car", CAR)) == 1  # nothing left to forget
+    assert "has no model of its own" in capsys.readouterr().err
+
+
+def test_learning_a_car_twice_keeps_the_general_masks_to_restore(setup, monkeypatch):
+    train, store, base, project, truth, general = setup
+    for a in (1, 2):
+        _review(project, f"{CAR}_{a:02d}", truth[f"{CAR}_{a:02d}"])
+    _fake_training(monkeypatch)
+    assert main(_args(train, store, "--car", CAR)) == 0
+    assert main(_args(train, store, "--car", CAR)) == 0  # again: masks of the 1st car model
+    project.refresh()
+    second = CarModels(project.root).get(CAR)
+    assert project.record(f"{CAR}_03").auto_version == second.version
+    model, restored = forget_car(project, CAR, [f"{CAR}_{a:02d}" for a in range(1, 5)])
+    assert model == second and sorted(restored) == [f"{CAR}_03", f"{CAR}_04"]
+    for a in (3, 4):
+        image_id = f"{CAR}_{a:02d}"
+        assert project.record(image_id).auto_version == base.version
+        assert np.array_equal(project.load_shown_mask(image_id), general[image_id])
+
+
+@pytest.mark.slow  # ~30 s on the shared 2-core machine (Keras training and predicting)
+def test_learning_a_car_for_real(setup, capsys):
+    """Real (tiny) training in-process: a per-car version that re-masks the car."""
+    train, store, base, project, truth, _ = setup
+    for a in (1, 3):
+        _review(project, f"{CAR}_{a:02d}", truth[f"{CAR}_{a:02d}"])
+    assert main(_args(train, store, "--car", CAR)) == 0
+    project.refresh()
+    version = CarModels(project.root).get(CAR).version
+    assert {project.record(f"{CAR}_{a:02d}").auto_version for a in (2, 4)} == {version}
+    assert store.current().version == base.version
+    assert read_model_meta(store.get(version).path)["learn_car"]["image_steps"] == 24
