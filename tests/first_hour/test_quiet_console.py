@@ -50,6 +50,7 @@ def test_help_prints_nothing_on_stderr(tmp_path):
     assert result.returncode == 0 and result.stderr == ""
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_export_prints_nothing_from_tensorflow(tmp_path):
     train, _ = make_image_folder(tmp_path / "data", cars=1, angles=2)
     model = save_tiny_model(tmp_path / "tiny.keras")
@@ -64,6 +65,7 @@ def test_export_prints_nothing_from_tensorflow(tmp_path):
     assert verbose.returncode == 0 and "INFO model.cli.network: model tiny" in verbose.stderr
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_window_start_with_the_model_worker_prints_nothing_from_tensorflow(tmp_path):
     script = textwrap.dedent(
         """

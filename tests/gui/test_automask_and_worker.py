@@ -52,6 +52,7 @@ def test_auto_mask_is_one_undoable_step_with_confidence(
     window.close()
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_flip_tta_is_on_by_default_and_a_menu_switch_turns_it_off(
     qtbot, isolated_config, image_folder, tmp_path, tiny_model_file
 ):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import open_window
 from PySide6.QtWidgets import QApplication
 
@@ -87,6 +88,7 @@ def test_table_model_handles_100k_images_quickly():
     assert elapsed < 2.0, f"building and filtering 100k rows took {elapsed:.2f} s"
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_refreshing_one_row_reads_only_the_rows_on_screen(qtbot):
     # Every autosave refreshes the saved image's row. The list's ResizeToContents columns
     # used to re-measure up to 1000 rows on each refresh (75-160 ms with 1536 images), a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import open_window
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -61,6 +62,7 @@ def test_dropping_an_image_of_the_open_folder_jumps_to_it_and_a_folder_opens(
     window.close()
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_dropping_a_keras_file_imports_it_as_the_current_model(
     qtbot, isolated_config, image_folder, tmp_path
 ):

@@ -6,6 +6,7 @@ Each test drives the window with real key and mouse events, as a person would.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import open_window
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
@@ -114,6 +115,7 @@ def test_brush_size_box_gives_the_keys_back_on_enter_and_escape(qtbot, window):
 
 
 # -- 5. continuity ---------------------------------------------------------------------
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_reopens_at_the_last_image_with_sort_and_brush_kept_after_a_crash(
     qtbot, isolated_config, image_folder, tmp_path
 ):

@@ -99,6 +99,7 @@ print(json.dumps({"during": during, "frozen": frozen, "again": again, "enabled":
 """
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_importing_the_model_stack_runs_no_collection_and_freezes_its_heap():
     # Full collections hold the GIL: during TensorFlow's import they took 50-220 ms each,
     # frozen GUI time. Fresh interpreter: keras must not be imported yet.

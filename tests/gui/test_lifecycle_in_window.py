@@ -87,6 +87,7 @@ def test_space_marks_the_shown_auto_mask_reviewed(qtbot, isolated_config, image_
     window.close()
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 @pytest.mark.parametrize("keep_mine", [True, False])
 def test_two_windows_on_one_folder_never_lose_a_stroke_silently(
     qtbot, isolated_config, image_folder, tmp_path, keep_mine

@@ -15,6 +15,9 @@ from model.kaggle.submission import validate_submission
 from model.store.versions import ModelStore, read_model_meta
 from tiny_carvana import IMAGE_HW, make_image_folder
 
+# A real `carvana train` run per module (about 40 s here): run by .ci/run's slow step
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

@@ -44,6 +44,7 @@ def _images(n, hw=(128, 128), seed=0):
     return np.random.default_rng(seed).random((n, *hw, 3), dtype=np.float32)
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_openvino_matches_keras_in_both_precisions(tiny_model, monkeypatch):
     keras_p = Predictor.load(tiny_model, engine="keras")
     x = _images(3)
@@ -58,6 +59,7 @@ def test_openvino_matches_keras_in_both_precisions(tiny_model, monkeypatch):
             np.testing.assert_allclose(got, expected[tta], atol=tol)
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_conversion_is_cached_per_model_file(tiny_model, conversions):
     import os
     from pathlib import Path
@@ -98,6 +100,7 @@ def test_engine_choices(monkeypatch):
         resolve_engine("openvino")
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_predict_paths_pipelines_and_encodes_in_order(tiny_model, tmp_path):
     import cv2
 

@@ -141,6 +141,7 @@ def test_learn_car_remasks_only_that_cars_unedited_images(setup, monkeypatch, ca
     assert "has no model of its own" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_learning_a_car_twice_keeps_the_general_masks_to_restore(setup, monkeypatch):
     train, store, base, project, truth, general = setup
     for a in (1, 2):

@@ -69,6 +69,7 @@ def test_plain_and_tta_variants_score_a_perfect_and_a_mirrored_guess(tmp_path):
     assert score.worst(False, n=1)[0][0] == record.image_id
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_score_model_cli_writes_json(tmp_path, capsys):
     make_image_folder(tmp_path, cars=3, angles=2)
     model = save_tiny_model(tmp_path / "m" / "model.keras")

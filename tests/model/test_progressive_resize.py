@@ -43,6 +43,7 @@ def test_init_weights_are_copied_into_a_larger_network(tmp_path):
         np.testing.assert_array_equal(got, want)  # lr 0: the copied kernels are unchanged
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_init_weights_of_another_width_is_a_clear_error(tmp_path):
     train_dir, masks_dir = make_image_folder(tmp_path / "data", cars=2, angles=1)
     pairs = [(r.path, r.mask_path) for r in records(train_dir, masks_dir)]

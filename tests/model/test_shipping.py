@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from model.nn.network import build_segnet
 from model.nn.shipping import has_float16_weights, save_float16, to_float32
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_float16_file_is_half_size_and_reloads_as_float32(tmp_path):
     keras.utils.set_random_seed(1)
     model = build_segnet(128, 128, width_multiplier=0.25)

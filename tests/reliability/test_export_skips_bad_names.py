@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from model.cli.main import main as carvana
 from tiny_carvana import make_image_folder, save_tiny_model
 
 
+@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_export_skips_and_lists_a_comma_name_and_a_name_clash(tmp_path, capsys):
     train, _ = make_image_folder(tmp_path / "data", cars=1, angles=3)
     names = sorted(p.name for p in train.glob("*.jpg"))
