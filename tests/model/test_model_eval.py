@@ -99,9 +99,10 @@ def test_pack_model_writes_float16_copy_that_predicts_like_the_original(tmp_path
     assert main(["pack-model", str(source), "-o", str(packed), "--threshold", "0.45"]) == 0
     assert "float16 weights" in capsys.readouterr().out
     assert packed.stat().st_size < 0.6 * source.stat().st_size
-    original, shipped = Predictor.load(source), Predictor.load(packed)
+    original = Predictor.load(source, engine="keras")
+    shipped = Predictor.load(packed, engine="keras")
     assert shipped.threshold == 0.45 and shipped.meta["weights_dtype"] == "float16"
     image = np.random.default_rng(0).integers(0, 255, (96, 144, 3), dtype=np.uint8)
     np.testing.assert_allclose(shipped.predict(image).prob, original.predict(image).prob, atol=5e-3)
-    assert all(str(w.dtype) == "float32" for w in shipped.model.weights)
+    assert all(str(w.dtype) == "float32" for w in shipped.engine.model.weights)
     assert main(["pack-model", str(source), "-o", str(packed), "--threshold", "2"]) == 1
