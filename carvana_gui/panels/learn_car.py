@@ -26,8 +26,8 @@ from PySide6.QtWidgets import QProgressBar
 from carvana_gui.jobs.automask import ActiveModel
 from carvana_gui.jobs.background_call import BACKGROUND_FROM, BackgroundCall
 from carvana_gui.jobs.finetune_job import FinetuneJob
+from model.edits import lifecycle
 from model.edits.car_models import CarModel, CarModels, forget_car
-from model.edits.lifecycle import MaskState
 from model.store.versions import ModelInfo, ModelStore, ModelStoreError, read_model_meta
 from model.workflows.finetune_events import Batch, CarLearned, Finished, Phase, Remasked
 from model.workflows.finetune_process import make_learn_car_request
@@ -91,7 +91,8 @@ class LearnCarFlow(QObject):
         if car is None or project is None:
             return 0
         ids = self._car_ids.get(car, ())
-        return sum(project.record(i).state is MaskState.REVIEWED for i in ids)
+        # the same question the workflow asks of what may train (reviewed, with a mask)
+        return sum(lifecycle.may_train(project.record(i)) for i in ids)
 
     def update(self) -> None:
         self.update_enabled()
@@ -288,10 +289,7 @@ class LearnCarFlow(QObject):
     def _untouched(self, image_id: str) -> bool:
         """No person's work on ``image_id``: state none/auto and nothing unsaved."""
         s = self.window.session
-        if s.project is None or s.project.record(image_id).state not in (
-            MaskState.NONE,
-            MaskState.AUTO,
-        ):
+        if s.project is None or lifecycle.is_hand_made(s.project.record(image_id)):
             return False
         return s.autosaver is None or s.autosaver.unsaved_mask(image_id) is None
 

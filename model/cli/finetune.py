@@ -28,10 +28,10 @@ from model.cli.main import CliError
 from model.cli.network import (
     INTERRUPTED,
     add_engine_arg,
-    add_precision_arg,
     cooperative_interrupt,
     resolve_model,
 )
+from model.cli.train import add_precision_arg
 from model.data.dataset import list_images
 from model.store.versions import (
     ModelStore,

@@ -20,6 +20,7 @@ log = logging.getLogger("carvana")
 COMMAND_MODULES = (
     "model.cli.data",
     "model.cli.network",
+    "model.cli.train",
     "model.cli.finetune",
     "model.cli.models",
     "model.cli.evaluate",

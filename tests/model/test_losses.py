@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from model.cli.main import main
-from model.cli.network import LOSS_CHOICES
+from model.cli.train import LOSS_CHOICES
 from model.nn.losses import LOSSES, bce_dice_lovasz, lovasz_hinge
 from model.nn.train_config import TrainConfig
 from model.nn.training import LAST_NAME, compile_model, load_keras_model, train
