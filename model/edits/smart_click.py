@@ -183,14 +183,7 @@ def _shift_threshold(
     take[cy, cx] = 1
     _, labels = cv2.connectedComponents(take, connectivity=4)
     piece = (labels == labels[cy, cx]) & (mask[sl] != target)
-    mask[sl][piece] = target
-    ys, xs = np.nonzero(piece)
-    return (
-        box[0] + int(ys.min()),
-        box[1] + int(xs.min()),
-        box[0] + int(ys.max()) + 1,
-        box[1] + int(xs.max()) + 1,
-    )
+    return _set_piece(mask, sl, box, piece, target)
 
 
 def grabcut_click(
@@ -242,6 +235,12 @@ def grabcut_click(
     piece = labels == labels[cy, cx]
     if not piece.any() or labels[cy, cx] == 0:
         return None
+    return _set_piece(mask, sl, box, piece, target)
+
+
+def _set_piece(mask: np.ndarray, sl, box, piece: np.ndarray, target: int):
+    """Write ``target`` on ``piece`` (a boolean map of the window ``sl`` at ``box``'s
+    corner) and return the changed pixels' box in full-image coordinates."""
     mask[sl][piece] = target
     ys, xs = np.nonzero(piece)
     return (
