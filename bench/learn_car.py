@@ -51,11 +51,10 @@ def car_records(data: Path, car: str):
     return records
 
 
-def run_car(data, car, ks, base, base_masks, truths, store_root) -> dict[int, tuple]:
+def run_car(data, car, ks, base, base_masks, truths, store_root, settings) -> dict[int, tuple]:
     from model.edits.project_store import ProjectStore
     from model.kaggle.metrics import dice
     from model.workflows.finetune_process import make_learn_car_request, run_finetune_process
-    from model.workflows.learn_car import LearnCarSettings
 
     records = car_records(data, car)
     results = {}
@@ -69,9 +68,7 @@ def run_car(data, car, ks, base, base_masks, truths, store_root) -> dict[int, tu
                     project.set_reviewed(r.image_id, True, truths[r.image_id])
             others = [r.image_id for r in records if r.angle not in chosen]
             before = float(np.mean([dice(base_masks[i], truths[i]) for i in others]))
-            request = make_learn_car_request(
-                project.root, records, car, store_root, base, LearnCarSettings()
-            )
+            request = make_learn_car_request(project.root, records, car, store_root, base, settings)
             start = time.perf_counter()
             finished = run_finetune_process(request)
             seconds = time.perf_counter() - start
@@ -95,6 +92,12 @@ def main() -> int:
     parser.add_argument("--car-ids", default=None, help="these cars instead (comma-separated)")
     parser.add_argument("--k", default="2,4,8", help="reviewed angles per car (default 2,4,8)")
     parser.add_argument("--model", default=None, help="base model (default: the shipped one)")
+    parser.add_argument(
+        "--settings",
+        default="{}",
+        help="LearnCarSettings fields to try, as JSON (e.g. '{\"learning_rate\": 3e-4}'); "
+        "choose them on training cars (--car-ids), never on the validation cars",
+    )
     args = parser.parse_args()
     if not (args.data / "train").is_dir():
         sys.exit(f"{args.data}: no train/ folder (expected the Kaggle layout)")
@@ -110,7 +113,10 @@ def main() -> int:
     cars = args.car_ids.split(",") if args.car_ids else list(base.meta["data"]["val_cars"])
     cars = cars[: args.cars] if args.cars else cars
     ks = [int(k) for k in args.k.split(",")]
-    print(f"learn this car: base {base.version}, {len(cars)} cars, k = {ks}")
+    from model.workflows.learn_car import LearnCarSettings
+
+    settings = LearnCarSettings(**json.loads(args.settings))
+    print(f"learn this car: base {base.version}, {len(cars)} cars, k = {ks}, {settings}")
     predictor = Predictor.load(base.path, engine="keras")
     table: dict[int, list[tuple]] = {k: [] for k in ks}
     with tempfile.TemporaryDirectory(prefix="learn-car-models-") as store_root:
@@ -121,7 +127,9 @@ def main() -> int:
                 Path(path).stem: p.mask
                 for path, p in predictor.predict_paths([r.path for r in records], tta=True)
             }
-            for k, row in run_car(args.data, car, ks, base, base_masks, truths, store_root).items():
+            for k, row in run_car(
+                args.data, car, ks, base, base_masks, truths, store_root, settings
+            ).items():
                 table[k].append(row)
     summary = {}
     for k in ks:

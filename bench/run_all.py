@@ -9,8 +9,10 @@ Sections (each is also a script of its own in bench/):
   3. desktop app: window start, brush stamp + repaint, image switch, one-click auto-mask
   4. event-loop latency while fine-tuning runs in the background
   5. correction effort: clicks per mask to Dice 0.995 / 0.997, brush vs smart click
---quick scores 32 validation images instead of all 160 (both in 1 and 5) and skips the
-latency run.
+  6. inference engines side by side: auto-mask ms (plain, flip TTA), export images/s and
+     peak memory, Dice, each as a ratio to Keras
+--quick scores 32 validation images instead of all 160 (in 1, 5 and 6), exports 16 images
+instead of 64 in 6 and skips the latency run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ def main() -> int:
     failures += bool(
         section("correction effort", "correction_effort.py", str(CARVANA_DATA), *effort_args)
     )
+    engine_args = (
+        ["--dice-images", "32", "--export-images", "16"]
+        if args.quick
+        else ["--dice-images", "160", "--export-images", "64"]
+    )
+    failures += bool(section("inference engines", "bench_engines.py", *engine_args))
     print(f"\n{failures} section(s) failed" if failures else "\nall sections ran")
     return 1 if failures else 0
 

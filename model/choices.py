@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-# Training precision. float32: exact; bfloat16: mixed_bfloat16, the CPU choice on
-# AVX-512 BF16 / AMX; float16: mixed_float16, for GPUs (slower than float32 on a CPU).
-PRECISIONS = ("float32", "bfloat16", "float16")
+# Training precision. auto (the default): bfloat16 on a CPU with AMX
+# (Intel Xeon 4th gen and later), else float32 (model.nn.backend.resolve_precision); float32: exact;
+# bfloat16: mixed_bfloat16; float16: mixed_float16, for GPUs (slower than float32 on a CPU).
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 # Inference engine (model.nn.engines): auto picks OpenVINO on a CPU where it is installed.

@@ -117,8 +117,9 @@ class FinetunePanel(QWidget):
         self.precision = QComboBox()
         self.precision.addItems(PRECISIONS)
         self.precision.setToolTip(
-            "Compute precision while training: bfloat16 is about 1.3x faster on CPUs with "
-            "AMX / AVX-512 BF16 (emulated, so slower, elsewhere); float16 is for GPUs"
+            "Compute precision while training. auto: bfloat16 on CPUs with AMX (about 1.3x "
+            "faster there, as accurate), float32 elsewhere (without AMX bfloat16 is no faster, "
+            "or emulated and slower); float16 is for GPUs"
         )
         form = QFormLayout()
         form.addRow("Epochs", self.epochs)

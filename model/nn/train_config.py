@@ -39,7 +39,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     cache: bool = True
-    precision: str = "float32"  # a key of model.nn.backend.PRECISIONS (bfloat16: AMX CPUs)
+    precision: str = "auto"  # a key of model.choices.PRECISIONS (auto: bfloat16 on AMX CPUs)
     loss: str = "bce-dice"  # a key of model.nn.losses.LOSSES
     tensorboard: bool = True
     distribute: bool = False  # data parallel over all devices (MirroredStrategy/DataParallel)

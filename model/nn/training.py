@@ -25,6 +25,7 @@ from model.nn.backend import (
     backend_name,
     data_parallel,
     make_repeatable,
+    resolve_precision,
     set_precision,
 )
 from model.nn.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
@@ -315,6 +316,7 @@ def run_meta(
         else None,
         "val_loss": _finite_or_none(result.best_val_loss) if config.val_pairs else None,
         "loss": config.loss,
+        "precision": resolve_precision(config.precision),
         "epochs": len(next(iter(result.history.values()), [])),
         "cancelled": result.cancelled,
         "parent": parent,

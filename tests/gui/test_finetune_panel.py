@@ -117,7 +117,7 @@ def test_widgets_start_at_the_workflows_defaults(setup):
     settings = panel.settings()
     assert settings.preset is None  # fine-tuning keeps the base model's input size
     assert (settings.epochs, settings.patience) == (defaults.epochs, defaults.patience)
-    assert settings.extra["precision"] == "float32"
+    assert settings.extra["precision"] == "auto"  # bfloat16 on AMX CPUs, else float32
     panel.precision.setCurrentText("bfloat16")  # reaches TrainConfig.precision in the child
     assert panel.settings().extra["precision"] == "bfloat16"
 
