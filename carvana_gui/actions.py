@@ -103,6 +103,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
         True,
     ),
     ActionSpec(
+        "tool_edge_brush",
+        "Edge &brush",
+        "edit",
+        ("T",),
+        "edge_brush",
+        "Edge brush: paint roughly over the car's edge; each pixel under the stroke goes to "
+        "the side (car or not) whose colours it resembles, so the mask snaps to the edge",
+        True,
+    ),
+    ActionSpec(
         "tool_smart",
         "&Smart click",
         "edit",
@@ -283,7 +293,15 @@ TOOLBAR_GROUPS = (
     ("open_folder",),
     ("prev_image", "next_image", "next_unreviewed", "mark_reviewed", "accept_next"),
     ("auto_mask", "confidence"),
-    ("tool_brush", "tool_eraser", "tool_bucket", "tool_lasso", "tool_smart", "fill_holes"),
+    (
+        "tool_brush",
+        "tool_eraser",
+        "tool_bucket",
+        "tool_lasso",
+        "tool_smart",
+        "tool_edge_brush",
+        "fill_holes",
+    ),
     ("undo", "redo"),
 )
 

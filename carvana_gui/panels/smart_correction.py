@@ -1,8 +1,8 @@
 """Correcting by clicks and reviewing by uncertainty, wired into the window.
 
 ``install_smart_correction(window)`` adds the Smart click tool (S, and Shift+click from
-the brush and eraser) and Accept and next (R: mark reviewed, go to the next unreviewed
-image), through the window's extension points (action, tools, canvas, session,
+the brush and eraser), the Edge brush (T) and Accept and next (R: mark reviewed, go to
+the next unreviewed image), through the window's extension points (action, tools, canvas, session,
 auto_masking, status, next_unreviewed, worker, automask). The image list's Unsure
 column, which orders images by the model's own uncertainty, lives in the list itself.
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from carvana_gui.canvas.tools import BrushTool, SmartClickTool, SmartSource
+from carvana_gui.canvas.tools import BrushTool, EdgeBrushTool, SmartClickTool, SmartSource
 
 PROBABILITIES_READY = "Smart click: the model's probabilities for this image are ready."
 
@@ -37,24 +37,27 @@ class SmartCorrection:
     def __init__(self, window: Any) -> None:
         self.window = window
         self.tool = SmartClickTool(self.source, window.status.show_message)
-        window.tools["tool_smart"] = self.tool
-        action = window.action("tool_smart")
-        window.action("tool_brush").actionGroup().addAction(action)
+        self.edge_brush = EdgeBrushTool(self.source, window.status.show_message)
         self._asked: set[str] = set()  # images whose probabilities were asked of the model
-        action.toggled.connect(self._on_toggled)
+        group = window.action("tool_brush").actionGroup()
+        for name, tool in (("tool_smart", self.tool), ("tool_edge_brush", self.edge_brush)):
+            window.tools[name] = tool
+            action = window.action(name)
+            group.addAction(action)
+            action.toggled.connect(lambda on, tool=tool: self._on_toggled(on, tool))
         window.image_changed.connect(self._on_image_changed)
         for tool in window.tools.values():
             if isinstance(tool, BrushTool):
                 tool.shift_tool = self.tool
         window.action("accept_next").triggered.connect(self.accept_and_next)
 
-    def _on_toggled(self, on: bool) -> None:
+    def _on_toggled(self, on: bool, tool) -> None:
         if on:
-            self.window.canvas.set_tool(self.tool)
+            self.window.canvas.set_tool(tool)
             self.fetch_probabilities()
 
     def _on_image_changed(self, _image_id: str) -> None:
-        if self.window.action("tool_smart").isChecked():
+        if any(self.window.action(n).isChecked() for n in ("tool_smart", "tool_edge_brush")):
             self.fetch_probabilities()
 
     def source(self) -> SmartSource | None:

@@ -200,3 +200,46 @@ def test_choosing_smart_click_asks_the_model_for_probabilities_without_touching_
     assert np.array_equal(window.document.mask, expected)  # the click used them
     window.smart_correction.fetch_probabilities()
     assert len(asked) == 1  # asked once per image
+
+
+def test_t_selects_the_edge_brush_and_a_rough_stroke_snaps_a_bleeding_edge(qtbot, window):
+    """The mask bleeds 3 px past the whole car outline; one rough stroke along the top of
+    the car (the mouse a few pixels off the edge) puts that stretch back on the photo's
+    edge, as one undo step; the rest of the outline is left as it was."""
+    from tests.gui.test_canvas_editing import drag
+
+    truth = window.session.current.truth.astype(np.uint8)
+    bleed = cv2.dilate(truth, np.ones((7, 7), np.uint8))
+    start_with(window, bleed)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_T)
+    assert window.action("tool_edge_brush").isChecked()
+    assert window.canvas.tool is window.smart_correction.edge_brush
+    window.canvas.set_brush_size(10)
+    ys, xs = np.nonzero(truth)
+    cx = int(np.median(xs))
+    top = {x: int(ys[xs == x].min()) for x in range(cx - 15, cx + 16, 5)}
+    steps = window.document.history.undo_count
+    drag(qtbot, window, [(x, y - 2) for x, y in top.items()])  # a little above the edge
+    after = window.document.mask
+    assert window.document.history.undo_count == steps + 1
+    stretch = (slice(min(top.values()) - 6, max(top.values()) + 4), slice(cx - 12, cx + 13))
+    assert (after[stretch] == truth[stretch]).mean() > 0.97
+    assert (bleed[stretch] == truth[stretch]).mean() < 0.9
+    bottom = slice(int(ys.max()) - 3, None)
+    assert np.array_equal(after[bottom], bleed[bottom])  # far from the stroke: untouched
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(window.document.mask, bleed)
+
+
+def test_an_edge_brush_stroke_away_from_the_edge_changes_nothing_and_says_why(qtbot, window):
+    from carvana_gui.canvas.tools.edge_brush import NO_EDGE
+    from tests.gui.test_canvas_editing import drag
+
+    truth = start_with(window, window.session.current.truth.astype(np.uint8))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_T)
+    window.canvas.set_brush_size(6)
+    steps = window.document.history.undo_count
+    drag(qtbot, window, [(5, 5), (12, 8)])  # a corner of the backdrop, far from the car
+    assert np.array_equal(window.document.mask, truth)
+    assert window.document.history.undo_count == steps
+    assert window.statusBar().currentMessage() == NO_EDGE
