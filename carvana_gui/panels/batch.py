@@ -8,7 +8,7 @@ image open in the editor and every hand-edited or reviewed mask are left alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -28,13 +28,16 @@ from carvana_gui.jobs.model_worker import JobContext, ModelWorker
 from carvana_gui.jobs.runtime_tuning import lower_background_priority
 from carvana_gui.panels.finetune import format_eta
 from model.data.dataset import ImageRecord
+from model.edits.lifecycle import ActiveModels
 from model.edits.project_store import ProjectStore
 from model.workflows.batch_automask import (
     BatchCounts,
     BatchProgress,
     BatchResult,
+    ModelGroup,
     count_selections,
-    run_batch_automask,
+    group_by_model,
+    run_batch_by_model,
     select_images,
 )
 
@@ -47,6 +50,8 @@ SELECTION_LABELS = {
 }
 
 ModelSource = Callable[[], tuple[Path, str] | None]  # (model file, version name) or None
+# Learn this car: car id -> (its model file, its version), masked by it instead
+CarModelSource = Callable[[], Mapping[str, tuple[Path, str]]]
 
 
 class BatchPanel(QWidget):
@@ -56,11 +61,16 @@ class BatchPanel(QWidget):
     batch_finished = Signal(object)  # BatchResult, or None when cancelled before a result
 
     def __init__(
-        self, worker: ModelWorker, model_source: ModelSource, parent: QWidget | None = None
+        self,
+        worker: ModelWorker,
+        model_source: ModelSource,
+        parent: QWidget | None = None,
+        car_models: CarModelSource = dict,
     ) -> None:
         super().__init__(parent)
         self.worker = worker
         self.model_source = model_source
+        self.car_models = car_models
         self.project: ProjectStore | None = None
         self.images: list[ImageRecord] = []
         self.open_image_id: str | None = None  # read from the worker thread: a plain str swap
@@ -113,11 +123,24 @@ class BatchPanel(QWidget):
     def set_selection(self, key: str) -> None:
         self.selection.setCurrentIndex(list(SELECTION_LABELS).index(key))
 
-    def _plan(self) -> tuple[list[Path], int]:
+    def _active(self) -> tuple[ActiveModels, dict[str | None, Path]]:
+        """Each image's active model (a learned car's own, else the general one) and the
+        model files; with no general model, nothing is active."""
         source = self.model_source()
-        version = source[1] if source else None
+        if source is None:
+            return ActiveModels(None), {}
+        files: dict[str | None, Path] = {source[1]: source[0]}
+        by_car = {}
+        for car, (path, version) in self.car_models().items():
+            files[version] = path
+            by_car[car] = version
+        return ActiveModels(source[1], by_car), files
+
+    def _plan(self) -> tuple[list[ModelGroup], int]:
+        active, files = self._active()
         paths = [r.path for r in self.images]
-        return select_images(self.project, paths, self.selection_key(), version)
+        chosen, protected = select_images(self.project, paths, self.selection_key(), active)
+        return group_by_model(chosen, active, files), protected
 
     def refresh_counts(self) -> None:
         """Recount what each selection would predict (a big folder on a helper thread)."""
@@ -125,12 +148,11 @@ class BatchPanel(QWidget):
             self.counts_label.setText("Open a folder first.")
             self.start_button.setEnabled(False)
             return
-        source = self.model_source()
-        version = source[1] if source else None
+        active, _ = self._active()
         records, ids = self.project.records(), self._ids
         self._recount.request(
-            lambda: count_selections(records, ids, version),
-            lambda counts: self._show_counts(counts, version),
+            lambda: count_selections(records, ids, active),
+            lambda counts: self._show_counts(counts, active.default),
             len(ids),
         )
 
@@ -147,22 +169,20 @@ class BatchPanel(QWidget):
         source = self.model_source()
         if self.project is None or source is None or self.job_id is not None:
             return None
-        chosen, _ = self._plan()
-        if not chosen:
+        groups, _ = self._plan()
+        total = sum(len(g.paths) for g in groups)
+        if not total:
             self.status_label.setText("Nothing to predict for this selection.")
             return None
-        model_path, version = source
         project, tta = self.project, self.tta.isChecked()
         truth = {r.image_id: r.mask_path for r in self.images if r.mask_path is not None}
 
         def job(ctx: JobContext) -> BatchResult:
             lower_background_priority()
-            predictor = ctx.predictor(model_path)
-            return run_batch_automask(
+            return run_batch_by_model(  # each image by its active model, recorded as such
                 project,
-                chosen,
-                predictor,
-                version,  # the active model's version id, as the lifecycle judges staleness
+                groups,
+                ctx.predictor,
                 tta,
                 ctx.report,
                 ctx.should_stop,
@@ -171,9 +191,14 @@ class BatchPanel(QWidget):
             )
 
         self.result = None
-        self.progress_bar.setRange(0, len(chosen))
+        self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(0)
-        self.status_label.setText(f"Queued {len(chosen)} images…")
+        by_cars = total - sum(len(g.paths) for g in groups if g.version == source[1])
+        self.status_label.setText(
+            f"Queued {total} images"
+            + (f" ({by_cars} by their car's own model)" if by_cars else "")
+            + "…"
+        )
         self.job_id = self.worker.submit(job, "batch auto-mask")
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)

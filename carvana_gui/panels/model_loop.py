@@ -43,7 +43,7 @@ class ModelLoop:
         self.window = window
         self.store = store or ModelStore(user_models_dir())
         self.finetune = FinetunePanel(window.worker, self.store)
-        self.batch = BatchPanel(window.worker, self.active_model)
+        self.batch = BatchPanel(window.worker, self.active_model, car_models=self.car_models)
         self.effort = EffortPanel()
         self.export_dialog: ExportDialog | None = None
         self.docks = {
@@ -123,6 +123,12 @@ class ModelLoop:
         """(model file, version name) the window predicts with, if any."""
         model = getattr(self.window.automask, "model", None)
         return (Path(model.path), model.name) if model is not None else None
+
+    def car_models(self) -> dict[str, tuple[Path, str]]:
+        """Learn this car's models (car id -> (model file, version)): a batch masks those
+        cars' images with them, as Ctrl+R does."""
+        models = getattr(self.window.automask, "car_models", {})
+        return {car: (Path(m.path), m.name) for car, m in models.items()}
 
     def use_model(self, info: ModelInfo) -> None:
         """A new current model (accepted fine-tune, roll back): predict with it from now on."""

@@ -24,8 +24,9 @@ from model.cli.network import (
     resolve_model,
 )
 from model.cli.progress import progress_counter
-from model.edits.lifecycle import BatchSelection
-from model.store.versions import ModelStore, user_models_dir
+from model.edits.car_models import CarModels
+from model.edits.lifecycle import ActiveModels, BatchSelection
+from model.store.versions import ModelStore, ModelStoreError, user_models_dir
 from model.workflows.annotation_folder import (
     AnnotationFolder,
     folder_status,
@@ -43,33 +44,56 @@ def _open(args: argparse.Namespace, create: bool = True) -> AnnotationFolder:
         raise CliError(str(exc)) from None
 
 
+def _active_models(folder: AnnotationFolder, general, explicit: bool):
+    """Each image's active model, and every such model's file (version -> path).
+
+    A car taught with Learn this car is masked by its own model, so a batch never undoes
+    that (``--model`` asks for one model for every image instead). A car model that is no
+    longer in the model store leaves its car to the general model, with a warning.
+    """
+    paths = {general.version: general.path}
+    if explicit:
+        return ActiveModels(general.version), paths
+    store = ModelStore(user_models_dir())
+    by_car = {}
+    for car, version in CarModels(folder.store.root).versions().items():
+        try:
+            paths[version] = store.get(version).path
+        except ModelStoreError as exc:
+            log.warning("car %s: its model %s is not available (%s)", car, version, exc)
+            continue
+        by_car[car] = version
+    return ActiveModels(general.version, by_car), paths
+
+
 def cmd_automask(args: argparse.Namespace) -> int:
-    from model.workflows.batch_automask import run_batch_automask, select_images
+    from model.workflows.batch_automask import group_by_model, run_batch_by_model, select_images
 
     folder = _open(args)
     model = resolve_model(args.model)  # a broken current.json is an error naming it
-    version = model.version
+    active, model_paths = _active_models(folder, model, explicit=args.model is not None)
     selection = BatchSelection.STALE if args.stale else BatchSelection(args.select)
     chosen, protected = select_images(
-        folder.store, [r.path for r in folder.images], selection, version
+        folder.store, [r.path for r in folder.images], selection, active
     )
+    groups = group_by_model(chosen, active, model_paths)
+    by_cars = sum(len(g.paths) for g in groups if g.version != model.version)
     print(
-        f"{len(chosen)} images to auto-mask with {version} ({selection.value}); "
-        f"{protected} masks people edited or reviewed are left alone"
+        f"{len(chosen)} images to auto-mask with {model.version} ({selection.value})"
+        + (f", {by_cars} of them by their car's own model" if by_cars else "")
+        + f"; {protected} masks people edited or reviewed are left alone"
     )
     if not chosen:
         return _report_skipped(folder.layout.skipped)  # name clashes, unreadable entries
-    predictor = load_predictor(model.path, args.batch_size, args.engine)
     truth = {r.image_id: r.mask_path for r in folder.images if r.mask_path is not None}
     with (
         cooperative_interrupt() as stop,
         progress_counter("automask", "img", total=len(chosen)) as update,
     ):
-        result = run_batch_automask(
+        result = run_batch_by_model(
             folder.store,
-            chosen,
-            predictor,
-            version,
+            groups,
+            lambda path: load_predictor(path, args.batch_size, args.engine),
             tta=args.tta,
             on_progress=lambda p: update(p.done),
             should_stop=stop.is_set,
@@ -84,10 +108,13 @@ def cmd_automask(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     folder = _open(args, create=False)  # a status query writes nothing beside the data
     if args.model:
-        active = resolve_model(args.model).version
+        active = ActiveModels(resolve_model(args.model).version)
     else:  # counting needs no model: with none (or a broken pointer) nothing is stale
         current = ModelStore(user_models_dir()).current()
-        active = current.version if current is not None else None
+        version = current.version if current is not None else None
+        # a learned car's masks are judged against its own model, as automask does
+        by_car = CarModels(folder.store.root).versions() if folder.store is not None else {}
+        active = ActiveModels(version, by_car)
     status = folder_status(folder, active)
     if args.json:
         print(json.dumps(status.to_json(), indent=2))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -229,3 +229,77 @@ def _score(
         return
     if truth.shape == mask.shape:
         store.set_dice(image_id, dice(mask, truth))
+
+
+@dataclass(frozen=True)
+class ModelGroup:
+    """The images one model predicts in a batch: each image goes to its active model."""
+
+    version: str | None
+    model_path: Path
+    paths: list[Path]
+
+
+def group_by_model(
+    paths: Iterable[Path], active: ActiveModels, model_paths: Mapping[str | None, Path]
+) -> list[ModelGroup]:
+    """``paths`` grouped by their active model (a learned car's own model, else the general
+    one), the general model's group first. ``model_paths``: version -> model file, for the
+    general version and every car version in ``active``."""
+    groups: dict[str | None, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(active.for_image(image_id_of(path)), []).append(path)
+    order = sorted(groups, key=lambda v: (v != active.default, v or ""))
+    missing = [v for v in order if v not in model_paths]
+    if missing:
+        raise ValueError(f"no model file for version(s) {', '.join(map(str, missing))}")
+    return [ModelGroup(v, Path(model_paths[v]), groups[v]) for v in order]
+
+
+def run_batch_by_model(
+    store: ProjectStore,
+    groups: list[ModelGroup],
+    load: Callable[[Path], PathPredictor],
+    tta: bool = False,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    protect: Callable[[str], bool] | None = None,
+    truth_of: Callable[[str], Path | None] | None = None,
+) -> BatchResult:
+    """``run_batch_automask`` for each group with its own model (``load(model_path)``), as
+    one batch: one progress count over all images, one merged result."""
+    total = sum(len(g.paths) for g in groups)
+    merged = BatchResult(total=total)
+    done_before = 0
+    start = time.perf_counter()
+    for group in groups:
+        offset = done_before
+
+        def progress(p: BatchProgress, offset: int = offset) -> None:
+            if on_progress is not None:
+                elapsed = time.perf_counter() - start
+                rate = (offset + p.done) / elapsed if elapsed > 0 else 0.0
+                eta = (total - offset - p.done) / rate if rate else 0.0
+                on_progress(BatchProgress(offset + p.done, total, p.image_id, p.saved, rate, eta))
+
+        part = run_batch_automask(
+            store,
+            group.paths,
+            load(group.model_path),
+            group.version,
+            tta,
+            progress,
+            should_stop,
+            protect,
+            truth_of,
+        )
+        merged.saved += part.saved
+        merged.skipped_hand_made += part.skipped_hand_made
+        merged.protected_ids += part.protected_ids
+        merged.saved_ids += part.saved_ids
+        done_before += len(group.paths)
+        if part.cancelled:
+            merged.cancelled = True
+            break
+    merged.seconds = time.perf_counter() - start
+    return merged

@@ -215,3 +215,28 @@ def test_learn_this_car_for_real_and_the_open_angle_is_masked_in_the_editor(
     finally:
         window.learn_car.shutdown()
         window.close()
+
+
+def test_the_batch_panel_masks_a_learned_car_with_its_own_model(learn_setup, qtbot, tmp_path):
+    """A stale batch after Learn this car must not undo it: that car's masks are its own
+    model's, not stale; an 'all' batch predicts the car with its model file."""
+    window, store, base, truth, *_ = learn_setup
+    car_version = store.add(base.path, {"kind": "car", "car": OTHER}, f"car-{OTHER}")
+    project = window.session.project
+    for a in range(1, 5):  # what Learn this car left: the car's angles by the car model
+        project.save_auto_mask(f"{OTHER}_{a:02d}", truth[f"{OTHER}_{a:02d}"], car_version.version)
+    CarModels(project.root).set(OTHER, car_version.version, "car model", base.version)
+    window.open_folder(tmp_path / "cars" / "train", select=f"{CAR}_01")
+    qtbot.waitUntil(lambda: window.automask.model_for(f"{OTHER}_01").name == car_version.version)
+    batch = window.model_loop.batch
+    batch.set_selection("stale")
+    groups, protected = batch._plan()
+    assert groups == [] and protected == 0
+    batch.set_selection("all")
+    groups, _ = batch._plan()
+    assert [(g.version, len(g.paths)) for g in groups] == [
+        (base.version, 4),
+        (car_version.version, 4),
+    ]
+    assert groups[1].model_path == store.get(car_version.version).path
+    assert {p.stem for p in groups[1].paths} == {f"{OTHER}_{a:02d}" for a in range(1, 5)}

@@ -173,3 +173,64 @@ def test_one_pass_counts_agree_with_the_selections(tmp_path):
         chosen, protected = select_images(project, paths, selection, "v2")
         assert counts.for_selection(selection) == len(chosen)
         assert counts.protected == protected
+
+
+def test_a_batch_masks_a_learned_cars_images_with_that_cars_own_model(tmp_path):
+    """Learn this car made 'carb's masks with its own model (v2-car): a stale batch must not
+    call them stale and put the general model's masks back, and an 'all' batch predicts
+    them with the car's model and records it, one progress count over both models."""
+    from model.edits.lifecycle import ActiveModels
+    from model.workflows.batch_automask import group_by_model, run_batch_by_model
+
+    project = ProjectStore(tmp_path / "proj")
+    one = np.ones(SHAPE, np.uint8)
+    paths = [tmp_path / f"{car}_{a:02d}.jpg" for car in ("cara", "carb") for a in (1, 2)]
+    project.save_auto_mask("cara_01", one, "v1")  # stale: the general model is v2 now
+    project.save_auto_mask("cara_02", one, "v2")
+    project.save_auto_mask("carb_01", one, "v2-car")  # learned car, its model's masks
+    project.save_auto_mask("carb_02", one, "v2-car")
+    active = ActiveModels("v2", {"carb": "v2-car"})
+    files = {"v2": tmp_path / "v2.keras", "v2-car": tmp_path / "v2-car.keras"}
+
+    stale, _ = select_images(project, paths, "stale", active)
+    assert [p.stem for p in stale] == ["cara_01"]
+    stale_plain, _ = select_images(project, paths, "stale", "v2")  # the bug this fixes
+    assert [p.stem for p in stale_plain] == ["cara_01", "carb_01", "carb_02"]
+
+    chosen, _ = select_images(project, paths, "all", active)
+    groups = group_by_model(chosen, active, files)
+    assert [(g.version, [p.stem for p in g.paths]) for g in groups] == [
+        ("v2", ["cara_01", "cara_02"]),
+        ("v2-car", ["carb_01", "carb_02"]),
+    ]
+    loaded: dict[Path, FakePredictor] = {}
+
+    def load(path: Path) -> FakePredictor:
+        loaded[path] = FakePredictor()
+        return loaded[path]
+
+    progress: list[BatchProgress] = []
+    result = run_batch_by_model(project, groups, load, on_progress=progress.append)
+    assert [p.stem for p in loaded] == ["v2", "v2-car"]
+    assert loaded[files["v2-car"]].asked == ["carb_01", "carb_02"]
+    records = project.records()
+    assert [records[i].auto_version for i in ("cara_01", "carb_01")] == ["v2", "v2-car"]
+    assert result.saved == result.total == 4 and not result.cancelled
+    assert [(p.done, p.total) for p in progress] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    with pytest.raises(ValueError, match="v2-car"):
+        group_by_model(chosen, active, {"v2": files["v2"]})
+
+
+def test_a_cancel_in_the_first_models_images_stops_the_whole_batch(tmp_path):
+    from model.edits.lifecycle import ActiveModels
+    from model.workflows.batch_automask import group_by_model, run_batch_by_model
+
+    project = ProjectStore(tmp_path / "proj")
+    paths = [tmp_path / f"{car}_01.jpg" for car in ("cara", "carb")]
+    active = ActiveModels("v2", {"carb": "v2-car"})
+    groups = group_by_model(paths, active, {"v2": tmp_path / "a", "v2-car": tmp_path / "b"})
+    loads: list[Path] = []
+    result = run_batch_by_model(
+        project, groups, lambda p: loads.append(p) or FakePredictor(), should_stop=lambda: True
+    )
+    assert result.cancelled and result.saved == 1 and loads == [tmp_path / "a"]
