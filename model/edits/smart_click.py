@@ -9,8 +9,12 @@ that side is at least ``shift`` times the clicked pixel's, connected to the clic
 ``reach_min`` px or ``reach_scale`` click depths (the distance from the click to the mask's
 side it asks for); the shift fades out toward that reach, so the new edge joins the old
 one without a seam. The new edge is a contour of the model's own probabilities, which
-follows the car's edge as the model saw it. Only pixels of the connected piece holding the
-click change, in the click's direction, so a click never touches pixels far from it.
+follows the car's edge as the model saw it. Where the model is sure and wrong (a thin
+sliver along the edge: no probability to shift), the click also fills its disc out to
+the nearest pixel of the side it asks for, as a brush dab of exactly that size would
+(measured on 64 images of 4 non-validation cars: 17 % instead of 11 % reach Dice 0.997).
+Only pixels of the connected piece holding the click change, in the click's direction, so
+a click never touches pixels far from it.
 Pure numpy / OpenCV: the editor's Smart click tool and bench/correction_effort.py call
 exactly ``smart_click``.
 
@@ -42,6 +46,9 @@ class SmartParams:
     reach_min: int = 30  # a click changes pixels at most this far (px) from it...
     reach_scale: float = 3.0  # ...or this many click depths (up to radius_max)
     taper: float = 6.0  # the shift fades to none at the reach, as (distance / reach) ** taper
+    # ...and the click's disc up to the clicked side's nearest pixel, when that is this close
+    # (px): a thin sliver the model is sure of (no probability to shift) still moves
+    fill_depth_max: float = 16.0
     # GrabCut (without them, or grabcut_click)
     sure: float = 0.1  # probability beyond which (toward either side) a pixel is hard-labelled
     free_scale: float = 3.0  # no hard labels within this many click depths of the click
@@ -182,7 +189,13 @@ def _shift_threshold(
     take = (pt >= level).astype(np.uint8)
     take[cy, cx] = 1
     _, labels = cv2.connectedComponents(take, connectivity=4)
-    piece = (labels == labels[cy, cx]) & (mask[sl] != target)
+    piece = labels == labels[cy, cx]
+    if depth <= params.fill_depth_max:
+        # The click's disc reaching the clicked side: where the model is sure and wrong
+        # (a sliver along the edge), the shifted contour barely moves, the disc does.
+        yy, xx = np.ogrid[: pt.shape[0], : pt.shape[1]]
+        piece |= (yy - cy) ** 2 + (xx - cx) ** 2 <= depth**2
+    piece &= mask[sl] != target
     return _set_piece(mask, sl, box, piece, target)
 
 

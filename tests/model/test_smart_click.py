@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from model.edits.annotator import brush_dab, next_click
-from model.edits.smart_click import DEFAULT_PARAMS, mask_prior, smart_click
+from model.edits.smart_click import DEFAULT_PARAMS, SmartParams, mask_prior, smart_click
 from model.kaggle.metrics import dice
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -160,3 +160,31 @@ def test_benchmark_counts_clicks_and_prints_the_issue_summary_line():
     reach = float(smart.noc(0.997, 21) <= 20)
     assert line.startswith(f"NoC@0.995 smart={s:.2f} brush={b:.2f} reach0.997={reach:.2f} ")
     assert line.split()[-1].startswith("ms_per_click=")
+
+
+def test_a_click_in_a_sliver_the_model_is_sure_of_still_clears_its_disc():
+    """A 6 px strip of backdrop along the car's top that the model calls car, surer toward
+    the car (probability of not-car 0.3 at its outer row down to 0.0003 at its inner one):
+    the shifted threshold stops at the strip's outer rows, the click's disc out to the
+    nearest backdrop pixel clears it to the car's edge around the click (the click in the
+    strip's middle, as a person makes it); nothing of the car, nothing far along."""
+    image, truth, prob = synthetic_car()
+    prob[truth == 1] = 1.0  # the model is sure of the car itself
+    mask = truth.copy()
+    ys, _ = np.nonzero(truth)
+    top = int(ys.min())
+    strip = np.zeros_like(mask, dtype=bool)
+    strip[top - 6 : top, 250:350] = True
+    mask[strip] = 1
+    for i, row in enumerate(range(top - 6, top)):  # outer row first
+        prob[row, 250:350] = 1.0 - 0.3 * 0.25**i
+    before = mask.copy()
+    box = smart_click(image, prob, mask, top - 4, 300, positive=False)
+    assert box is not None
+    cleared = before.astype(bool) & ~mask.astype(bool)
+    assert cleared[top - 2, 299:302].all() and cleared[top - 1, 300]  # inner rows, at the click
+    assert not cleared[truth == 1].any()  # nothing of the car
+    assert np.array_equal(mask[:, :270], before[:, :270])  # nothing far along the strip
+    without = before.copy()
+    smart_click(image, prob, without, top - 4, 300, False, SmartParams(fill_depth_max=0))
+    assert without[top - 1, 300] == 1  # the threshold shift alone leaves the inner rows
