@@ -130,7 +130,7 @@ class BatchPanel(QWidget):
         if source is None:
             return ActiveModels(None), {}
         files: dict[str | None, Path] = {source[1]: source[0]}
-        by_car = {}
+        by_car: dict[str, str] = {}
         for car, (path, version) in self.car_models().items():
             files[version] = path
             by_car[car] = version

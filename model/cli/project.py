@@ -26,7 +26,7 @@ from model.cli.network import (
 from model.cli.progress import progress_counter
 from model.edits.car_models import CarModels
 from model.edits.lifecycle import ActiveModels, BatchSelection
-from model.store.versions import ModelStore, ModelStoreError, user_models_dir
+from model.store.versions import ModelInfo, ModelStore, ModelStoreError, user_models_dir
 from model.workflows.annotation_folder import (
     AnnotationFolder,
     folder_status,
@@ -44,18 +44,20 @@ def _open(args: argparse.Namespace, create: bool = True) -> AnnotationFolder:
         raise CliError(str(exc)) from None
 
 
-def _active_models(folder: AnnotationFolder, general, explicit: bool):
+def _active_models(
+    folder: AnnotationFolder, general: ModelInfo, explicit: bool
+) -> tuple[ActiveModels, dict[str | None, Path]]:
     """Each image's active model, and every such model's file (version -> path).
 
     A car taught with Learn this car is masked by its own model, so a batch never undoes
     that (``--model`` asks for one model for every image instead). A car model that is no
     longer in the model store leaves its car to the general model, with a warning.
     """
-    paths = {general.version: general.path}
+    paths: dict[str | None, Path] = {general.version: general.path}
     if explicit:
         return ActiveModels(general.version), paths
     store = ModelStore(user_models_dir())
-    by_car = {}
+    by_car: dict[str, str] = {}
     for car, version in CarModels(folder.store.root).versions().items():
         try:
             paths[version] = store.get(version).path
