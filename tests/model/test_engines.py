@@ -59,6 +59,24 @@ def test_openvino_matches_keras_in_both_precisions(tiny_model, monkeypatch):
             np.testing.assert_allclose(got, expected[tta], atol=tol)
 
 
+def test_a_batch_runs_one_image_per_core_and_matches_the_images_one_by_one(tiny_model, monkeypatch):
+    """Several images (flip TTA's two passes, an export's batch) go to the throughput-
+    compiled model, one per core at once; the answer is the same as image by image on the
+    latency-compiled model, in the batch's order."""
+    import os
+
+    monkeypatch.setenv("CARVANA_OPENVINO_PRECISION", "f32")
+    engine = Predictor.load(tiny_model, engine="openvino").engine
+    x = _images(5, seed=3)
+    one_by_one = np.concatenate([engine(x[i : i + 1]) for i in range(len(x))])
+    if (os.cpu_count() or 1) > 1:
+        assert engine.parallel is not None
+    together = engine(x)
+    assert together.shape == (5, 128, 128)
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    assert not np.allclose(together[0], together[1])  # distinct images, kept in order
+
+
 @pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
 def test_conversion_is_cached_per_model_file(tiny_model, conversions):
     import os
