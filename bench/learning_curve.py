@@ -43,6 +43,7 @@ def main() -> int:
     if not (args.data / "train").is_dir():
         sys.exit(f"{args.data}: no train/ folder (expected the Kaggle layout)")
 
+    from model.choices import AUTO_PRECISION
     from model.data.dataset import scan_folder
     from model.nn.evaluation import score_model, validation_records
     from model.nn.pipeline import Augment
@@ -85,7 +86,7 @@ def main() -> int:
             patience=epochs,
             augment=Augment(),
             seed=args.seed,
-            precision="auto",
+            precision=AUTO_PRECISION,
         )
         start = time.perf_counter()
         result = train(config)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from model.choices import PRECISIONS
+from model.choices import AUTO_PRECISION, PRECISIONS
 from model.cli.main import CliError
 from model.cli.network import INTERRUPTED, _bar, cooperative_interrupt
 from model.data.dataset import scan_folder, split_by_car
@@ -175,7 +175,7 @@ def add_precision_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default="auto",
+        default=AUTO_PRECISION,
         help="compute precision while training: auto (default): bfloat16 on CPUs with "
         "AMX (about 1.3x faster per step there), else float32; "
         "float16 for GPUs",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import keras
 
-from model.choices import POLICIES, PRECISIONS
+from model.choices import AUTO_PRECISION, POLICIES, PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def resolve_precision(precision: str) -> str:
     well as one in float32: MODEL_CARD.md), float32 otherwise. GPUs get float32 too:
     float16 is a choice to make knowingly.
     """
-    if precision != "auto":
+    if precision != AUTO_PRECISION:
         return precision
     if accelerators():
         return "float32"

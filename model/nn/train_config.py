@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.choices import AUTO_PRECISION
 from model.nn.network import preset_size
 from model.nn.pipeline import Augment
 
@@ -39,7 +40,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     cache: bool = True
-    precision: str = "auto"  # a key of model.choices.PRECISIONS (auto: bfloat16 on AMX CPUs)
+    precision: str = AUTO_PRECISION  # a key of model.choices.PRECISIONS (bfloat16 on AMX CPUs)
     loss: str = "bce-dice"  # a key of model.nn.losses.LOSSES
     tensorboard: bool = True
     distribute: bool = False  # data parallel over all devices (MirroredStrategy/DataParallel)
