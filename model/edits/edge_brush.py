@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.edits.mask_ops import Box, box_slices, clip_box
+from model.edits.mask_ops import Box, box_slices, clip_box, window_box
 
 
 @dataclass(frozen=True)
@@ -140,10 +140,4 @@ def edge_segment(
     if not changed.any():
         return None
     local[...] = new
-    cy, cx = np.nonzero(changed)
-    return (
-        box[0] + int(cy.min()),
-        box[1] + int(cx.min()),
-        box[0] + int(cy.max()) + 1,
-        box[1] + int(cx.max()) + 1,
-    )
+    return window_box(changed, box[:2])

@@ -43,6 +43,14 @@ def box_slices(box: Box) -> tuple[slice, slice]:
     return slice(box[0], box[2]), slice(box[1], box[3])
 
 
+def window_box(changed: np.ndarray, corner: tuple[int, int]) -> Box:
+    """The box of ``changed``'s true pixels (a window whose top-left pixel sits at
+    ``corner`` of the full mask), in full-mask coordinates. ``changed`` must hold one."""
+    ys, xs = np.nonzero(changed)
+    y0, x0 = corner
+    return (y0 + int(ys.min()), x0 + int(xs.min()), y0 + int(ys.max()) + 1, x0 + int(xs.max()) + 1)
+
+
 @lru_cache(maxsize=512)
 def disk_footprint(diameter: int) -> np.ndarray:
     """Boolean round brush of the given diameter in pixels (cached: built once per size)."""

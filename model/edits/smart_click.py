@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.edits.mask_ops import Box, box_slices, clip_box
+from model.edits.mask_ops import Box, box_slices, clip_box, window_box
 
 
 @dataclass(frozen=True)
@@ -255,10 +255,4 @@ def _set_piece(mask: np.ndarray, sl, box, piece: np.ndarray, target: int):
     """Write ``target`` on ``piece`` (a boolean map of the window ``sl`` at ``box``'s
     corner) and return the changed pixels' box in full-image coordinates."""
     mask[sl][piece] = target
-    ys, xs = np.nonzero(piece)
-    return (
-        box[0] + int(ys.min()),
-        box[1] + int(xs.min()),
-        box[0] + int(ys.max()) + 1,
-        box[1] + int(xs.max()) + 1,
-    )
+    return window_box(piece, box[:2])
