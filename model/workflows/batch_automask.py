@@ -44,6 +44,16 @@ class BatchProgress:
     images_per_s: float
     eta_s: float
 
+    @classmethod
+    def since(
+        cls, start: float, done: int, total: int, image_id: str, saved: bool
+    ) -> BatchProgress:
+        """Progress ``done`` of ``total`` images ``time.perf_counter() - start`` in."""
+        elapsed = time.perf_counter() - start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate else 0.0
+        return cls(done, total, image_id, saved, rate, eta)
+
 
 ProgressFn = Callable[[BatchProgress], None]
 
@@ -197,10 +207,7 @@ def run_batch_automask(
                     result.saved_ids.append(image_id)
                     _score(store, image_id, prediction.mask, truth_of)
             if on_progress is not None:
-                now = time.perf_counter()
-                rate = done / (now - start) if now > start else 0.0
-                eta = (len(paths) - done) / rate if rate else 0.0
-                on_progress(BatchProgress(done, len(paths), image_id, saved, rate, eta))
+                on_progress(BatchProgress.since(start, done, len(paths), image_id, saved))
             if should_stop is not None and should_stop():
                 result.cancelled = True
                 break
@@ -277,10 +284,7 @@ def run_batch_by_model(
 
         def progress(p: BatchProgress, offset: int = offset) -> None:
             if on_progress is not None:
-                elapsed = time.perf_counter() - start
-                rate = (offset + p.done) / elapsed if elapsed > 0 else 0.0
-                eta = (total - offset - p.done) / rate if rate else 0.0
-                on_progress(BatchProgress(offset + p.done, total, p.image_id, p.saved, rate, eta))
+                on_progress(BatchProgress.since(start, offset + p.done, total, p.image_id, p.saved))
 
         part = run_batch_automask(
             store,
