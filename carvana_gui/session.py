@@ -18,7 +18,7 @@ from carvana_gui.editing.autosave import Autosaver
 from carvana_gui.jobs.automask import ActiveModel
 from carvana_gui.jobs.image_cache import LoadedImage
 from model.data.dataset import DataLayout, ImageRecord
-from model.edits.lifecycle import ActiveModels, MaskRecord, MaskState
+from model.edits.lifecycle import MaskRecord, MaskState
 from model.edits.project_store import ProjectError, ProjectStore
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,6 @@ class Session:
 
     def state_of(self, image_id: str) -> MaskState:
         return self.record_of(image_id).state
-
-    def active_models(self) -> ActiveModels:
-        """The active model of every image (one general model for now)."""
-        return ActiveModels(self.active_model.name if self.active_model is not None else None)
 
     def mask_for_editing(
         self, image_id: str, shape: tuple[int, ...]

@@ -35,6 +35,7 @@ from model.workflows.batch_automask import (
     BatchProgress,
     BatchResult,
     ModelGroup,
+    active_model_files,
     count_selections,
     group_by_model,
     run_batch_by_model,
@@ -127,14 +128,8 @@ class BatchPanel(QWidget):
         """Each image's active model (a learned car's own, else the general one) and the
         model files; with no general model, nothing is active."""
         source = self.model_source()
-        if source is None:
-            return ActiveModels(None), {}
-        files: dict[str | None, Path] = {source[1]: source[0]}
-        by_car: dict[str, str] = {}
-        for car, (path, version) in self.car_models().items():
-            files[version] = path
-            by_car[car] = version
-        return ActiveModels(source[1], by_car), files
+        general = None if source is None else (source[0], source[1])
+        return active_model_files(general, self.car_models())
 
     def _plan(self) -> tuple[list[ModelGroup], int]:
         active, files = self._active()

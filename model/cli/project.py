@@ -32,6 +32,7 @@ from model.workflows.annotation_folder import (
     folder_status,
     open_annotation_folder,
 )
+from model.workflows.batch_automask import active_model_files
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +54,16 @@ def _active_models(
     that (``--model`` asks for one model for every image instead). A car model that is no
     longer in the model store leaves its car to the general model, with a warning.
     """
-    paths: dict[str | None, Path] = {general.version: general.path}
     if explicit:
-        return ActiveModels(general.version), paths
+        return active_model_files((general.path, general.version), {})
     store = ModelStore(user_models_dir())
-    by_car: dict[str, str] = {}
+    car_models: dict[str, tuple[Path, str]] = {}
     for car, version in CarModels(folder.store.root).versions().items():
         try:
-            paths[version] = store.get(version).path
+            car_models[car] = (store.get(version).path, version)
         except ModelStoreError as exc:
             log.warning("car %s: its model %s is not available (%s)", car, version, exc)
-            continue
-        by_car[car] = version
-    return ActiveModels(general.version, by_car), paths
+    return active_model_files((general.path, general.version), car_models)
 
 
 def cmd_automask(args: argparse.Namespace) -> int:

@@ -247,6 +247,23 @@ class ModelGroup:
     paths: list[Path]
 
 
+def active_model_files(
+    general: tuple[Path, str | None] | None, car_models: Mapping[str, tuple[Path, str]]
+) -> tuple[ActiveModels, dict[str | None, Path]]:
+    """Each image's active model and every such model's file (version -> path), from the
+    general model (file, version; None: no model, nothing active) and the cars taught with
+    Learn this car (car -> their model's file and version). The one place the CLI's
+    ``automask`` and the window's batch dock assemble it."""
+    if general is None:
+        return ActiveModels(None), {}
+    files: dict[str | None, Path] = {general[1]: Path(general[0])}
+    by_car: dict[str, str] = {}
+    for car, (path, version) in car_models.items():
+        files[version] = Path(path)
+        by_car[car] = version
+    return ActiveModels(general[1], by_car), files
+
+
 def group_by_model(
     paths: Iterable[Path], active: ActiveModels, model_paths: Mapping[str | None, Path]
 ) -> list[ModelGroup]:
