@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from carvana_gui.canvas.tools.base import Tool, ToolHost
-from carvana_gui.canvas.tools.smart import SmartSource
+from carvana_gui.canvas.tools.base import ToolHost
+from carvana_gui.canvas.tools.smart import SmartSource, SourcedTool
 from model.edits.edge_brush import edge_segment
 from model.edits.mask_ops import Box
 
@@ -35,7 +35,7 @@ def segment_op(
     return edge_segment(image, reference, mask, p0, p1, diameter, prob)
 
 
-class EdgeBrushTool(Tool):
+class EdgeBrushTool(SourcedTool):
     name = "edge brush"
     uses_ring = True
 
@@ -44,8 +44,7 @@ class EdgeBrushTool(Tool):
         source: Callable[[], SmartSource | None],
         tell: Callable[[str], None] = lambda _text: None,
     ) -> None:
-        self.source = source
-        self.tell = tell
+        super().__init__(source, tell)
         self._last: tuple[int, int] | None = None
         self._stroke: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._changed = False

@@ -44,8 +44,10 @@ def click_op(
     return smart_click(image, prob, mask, y, x, positive)
 
 
-class SmartClickTool(Tool):
-    name = "smart click"
+class SourcedTool(Tool):
+    """A tool that reads the photo and the model's probabilities (``source``, asked at
+    each gesture: the window knows them, tools do not) and talks to the status bar
+    (``tell``)."""
 
     def __init__(
         self,
@@ -54,6 +56,10 @@ class SmartClickTool(Tool):
     ) -> None:
         self.source = source
         self.tell = tell
+
+
+class SmartClickTool(SourcedTool):
+    name = "smart click"
 
     def press(self, canvas: ToolHost, y: int, x: int, erase: bool) -> None:
         mask = canvas.document.mask
