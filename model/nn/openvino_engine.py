@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from model.choices import AUTO_PRECISION
 from model.data.file_hash import file_sha256
 from model.data.user_dirs import user_cache_dir
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "bf16", "f32")
+PRECISIONS = (AUTO_PRECISION, "bf16", "f32")  # auto: the CPU's best (best_precision)
 # Tests and benchmarks pin the precision; users get the CPU's best.
 PRECISION_ENV = "CARVANA_OPENVINO_PRECISION"
 CACHE_ENTRIES = 8  # about 35 MB each for the default network
@@ -149,7 +150,7 @@ def load_openvino(
     """Compile the cached conversion of `model_file` (converting it first if needed)."""
     import openvino as ov
 
-    precision = (precision or os.environ.get(PRECISION_ENV) or "auto").lower()
+    precision = (precision or os.environ.get(PRECISION_ENV) or AUTO_PRECISION).lower()
     if precision not in PRECISIONS:
         raise ValueError(f"unknown OpenVINO precision {precision!r}: one of {PRECISIONS}")
     xml = cache_dir_for(model_file) / "model.xml"
@@ -165,7 +166,7 @@ def load_openvino(
         log.info("converting %s for OpenVINO (once per model file)", model_file)
         xml = convert_to_cache(model_file, load_keras())
         graph = core.read_model(xml)
-    if precision == "auto":
+    if precision == AUTO_PRECISION:
         precision = best_precision(core)
     shape = graph.input(0).get_partial_shape()
     size = (int(shape[1].get_length()), int(shape[2].get_length()))
