@@ -127,9 +127,7 @@ class BatchPanel(QWidget):
     def _active(self) -> tuple[ActiveModels, dict[str | None, Path]]:
         """Each image's active model (a learned car's own, else the general one) and the
         model files; with no general model, nothing is active."""
-        source = self.model_source()
-        general = None if source is None else (source[0], source[1])
-        return active_model_files(general, self.car_models())
+        return active_model_files(self.model_source(), self.car_models())
 
     def _plan(self) -> tuple[list[ModelGroup], int]:
         active, files = self._active()
