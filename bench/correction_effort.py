@@ -9,7 +9,8 @@ annotator who knows the true mask takes the largest error region (model/edits/an
 and interacts once at its deepest point:
   brush: one round dab, the largest that stays inside the region (the editor's dab code);
   smart: one click there (positive on missed car, negative on false car), handled by
-         model/edits/smart_click.py exactly as the editor's Smart click tool handles it;
+         model/edits/click_session.py (the image's clicks so far, each running
+         smart_click) exactly as the editor's Smart click tool handles it;
   grabcut: the same click handled by its GrabCut alternative (grabcut_click), to compare.
 Given the Kaggle folder, the images are the model's validation cars (model JSON
 data.val_cars); choose settings with --training-cars N or --cars instead.
@@ -35,7 +36,8 @@ sys.path.insert(0, str(REPO))
 from model.data.dataset import ImageRecord, scan_folder
 from model.data.masks import read_image, read_mask
 from model.edits.annotator import brush_dab, next_click
-from model.edits.smart_click import grabcut_click, smart_click
+from model.edits.click_session import ClickSession
+from model.edits.smart_click import grabcut_click
 from model.kaggle.metrics import dice
 
 TOOLS = ("brush", "smart", "grabcut")
@@ -125,6 +127,7 @@ def auto_masks(records, model: Path, cache: Path | None):
 
 def correct(tool, image, truth, mask, prob, targets, cap) -> Run:
     mask = mask.copy()
+    session = ClickSession()  # one per image, as the editor keeps one per open image
     run = Run(dices=[dice(mask, truth)])
     while len(run.dices) <= cap and run.dices[-1] < max(targets):
         click = next_click(mask, truth)
@@ -136,7 +139,7 @@ def correct(tool, image, truth, mask, prob, targets, cap) -> Run:
         elif tool == "grabcut":
             grabcut_click(image, prob, mask, click.y, click.x, click.positive)
         else:
-            smart_click(image, prob, mask, click.y, click.x, click.positive)
+            session.click(image, prob, mask, click.y, click.x, click.positive)
         run.ms.append((time.perf_counter() - start) * 1000)
         run.dices.append(dice(mask, truth))
     return run

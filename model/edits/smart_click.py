@@ -59,12 +59,16 @@ class SmartParams:
     iterations: int = 2
     seed_radius: int = 2
     prior_sigma: float = 3.0  # without model probabilities: blur of the mask used instead
+    # A click's own disc, which later clicks of the other side leave alone (ClickSession):
+    # this many click depths, at least protect_min px
+    protect_scale: float = 1.0
+    protect_min: int = 3
 
 
 DEFAULT_PARAMS = SmartParams()
 
 
-def _depth(mask: np.ndarray, y: int, x: int, target: int, reach: int) -> float:
+def click_depth(mask: np.ndarray, y: int, x: int, target: int, reach: int) -> float:
     """Distance from (y, x) to the nearest pixel already labelled ``target`` (capped)."""
     box = clip_box((y - reach, x - reach, y + reach + 1, x + reach + 1), mask.shape)
     assert box is not None
@@ -173,7 +177,7 @@ def _shift_threshold(
 ) -> Box | None:
     """The clicked side takes the pixels near the click it is nearly as likely as there."""
     target = 1 if positive else 0
-    depth = _depth(mask, y, x, target, params.radius_max)
+    depth = click_depth(mask, y, x, target, params.radius_max)
     r = int(min(params.radius_max, max(params.reach_min, params.reach_scale * depth)))
     box = clip_box((y - r, x - r, y + r + 1, x + r + 1), mask.shape)
     assert box is not None
@@ -225,7 +229,7 @@ def grabcut_click(
     local = prob[box_slices(reach)]
     pt_reach = local if positive else 1.0 - local  # probability of the clicked side
     ry, rx = y - reach[0], x - reach[1]
-    depth = _depth(mask, y, x, target, params.radius_max) if mask[y, x] != target else 0.0
+    depth = click_depth(mask, y, x, target, params.radius_max) if mask[y, x] != target else 0.0
     free = max(params.seed_radius + 1.0, params.free_scale * depth)
     inner = _crop_box(pt_reach, ry, rx, params, free)
     box = (inner[0] + reach[0], inner[1] + reach[1], inner[2] + reach[0], inner[3] + reach[1])

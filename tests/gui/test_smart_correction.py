@@ -10,6 +10,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt
 
 from carvana_gui.canvas.tools.smart import NO_PROBABILITIES
+from model.edits.click_session import ClickSession
 from model.edits.smart_click import smart_click
 from model.kaggle.metrics import dice
 
@@ -108,12 +109,53 @@ def test_shift_click_with_the_brush_is_the_benchmarks_smart_click(qtbot, window)
     window.canvas.set_brush_size(3)
     x, y = centre_of(left)
     expected = mask.copy()
-    smart_click(window.session.current.image, prob, expected, y, x, True)  # the bench's call
+    ClickSession().click(window.session.current.image, prob, expected, y, x, True)  # the bench's
     click(qtbot, window, x, y, modifier=SHIFT)
     assert np.array_equal(window.document.mask, expected)
     assert (window.document.mask[left] == 1).mean() > 0.9  # far more than a 3 px dab
     click(qtbot, window, 5, 5)  # a plain click still paints a dab
     assert window.document.mask[5, 5] == 1
+
+
+def test_a_right_click_after_a_left_click_keeps_the_left_clicks_disc_like_the_benchmark(
+    qtbot, window
+):
+    """Two clicks on one image in the window are the benchmark's ClickSession: the second
+    (not car) re-decides the region around it but leaves the first click's own disc,
+    where plain one-click-at-a-time smart clicks would take part of it back."""
+    truth = window.session.current.truth.astype(np.uint8)
+    left, _right = missed_ends(truth)
+    mask = truth.copy()
+    mask[left] = 0
+    prob = model_like_prob(truth, left, 0.35)
+    x, y = centre_of(left)
+    # an uncertain strip outside the car, beside the missed piece: the first click's
+    # region runs into it and the second click (not car) is made there
+    xs = np.nonzero(truth[y])[0]
+    outside = slice(max(0, xs[0] - 40), xs[0])
+    prob[y - 20 : y + 20, outside] = 0.45
+    start_with(window, mask, prob)
+    window.action("tool_smart").trigger()
+    session, plain = ClickSession(), mask.copy()
+    expected = mask.copy()
+    image = window.session.current.image
+    session.click(image, prob, expected, y, x, True)
+    smart_click(image, prob, plain, y, x, True)
+    click(qtbot, window, x, y)
+    assert np.array_equal(window.document.mask, expected)
+    added = (expected == 1) & (mask == 0) & (truth == 0)
+    assert added.any(), "the first click should overshoot into the uncertain strip"
+    ny, nx = np.argwhere(added)[len(np.argwhere(added)) // 2]
+    session.click(image, prob, expected, int(ny), int(nx), False)
+    smart_click(image, prob, plain, int(ny), int(nx), False)
+    click(qtbot, window, int(nx), int(ny), button=R)
+    assert np.array_equal(window.document.mask, expected)
+    assert window.document.history.undo_count == 3  # setup + one step per click
+    first = session.clicks[0]
+    yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
+    disc = (yy - first.y) ** 2 + (xx - first.x) ** 2 <= first.radius**2
+    assert (window.document.mask[disc] == 1).all()
+    assert (plain[disc] == 0).any()  # what the session prevents
 
 
 def test_without_model_probabilities_the_mask_is_the_prior_and_the_status_says_so(qtbot, window):
@@ -195,7 +237,7 @@ def test_choosing_smart_click_asks_the_model_for_probabilities_without_touching_
     assert window.document.history.undo_count == steps
     expected = mask.copy()
     x, y = centre_of(left)
-    smart_click(window.session.current.image, prob, expected, y, x, True)
+    ClickSession().click(window.session.current.image, prob, expected, y, x, True)
     click(qtbot, window, x, y)
     assert np.array_equal(window.document.mask, expected)  # the click used them
     window.smart_correction.fetch_probabilities()

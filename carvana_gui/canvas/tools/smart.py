@@ -1,8 +1,10 @@
 """Smart click: one click says "this is car" (left) or "this is not car" (right), and the
 mask is re-segmented around it so the boundary follows the car's edge.
 
-The work is ``model.edits.smart_click.smart_click``, the very function the correction
-benchmark (bench/correction_effort.py) counts clicks with. The tool gets the photo and
+The work is ``model.edits.click_session.ClickSession.click`` (``smart_click``, with the
+image's earlier clicks kept from being undone by later ones), the very call the
+correction benchmark (bench/correction_effort.py) counts clicks with; the tool keeps one
+session per image, for as long as the window is open. The tool gets the photo and
 the model's probability map from a ``source`` callable (the window knows them; tools do
 not), and each click is one undo step. Without the model's probabilities for the image
 (yet) the mask itself is the prior, and the tool says so.
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from carvana_gui.canvas.tools.base import Tool, ToolHost
+from model.edits.click_session import ClickSession
 from model.edits.mask_ops import Box
-from model.edits.smart_click import smart_click
 
 NO_PROBABILITIES = (
     "Smart click: no model probabilities for this image yet, so the mask's own edge is the prior"
@@ -34,14 +36,15 @@ class SmartSource:
 
 def click_op(
     mask: np.ndarray,
+    session: ClickSession,
     image: np.ndarray,
     prob: np.ndarray | None,
     y: int,
     x: int,
     positive: bool,
 ) -> Box | None:
-    """``smart_click`` in the document's ``op(mask, *args)`` order."""
-    return smart_click(image, prob, mask, y, x, positive)
+    """``ClickSession.click`` in the document's ``op(mask, *args)`` order."""
+    return session.click(image, prob, mask, y, x, positive)
 
 
 class SourcedTool(Tool):
@@ -61,6 +64,17 @@ class SourcedTool(Tool):
 class SmartClickTool(SourcedTool):
     name = "smart click"
 
+    def __init__(
+        self,
+        source: Callable[[], SmartSource | None],
+        tell: Callable[[str], None] = lambda _text: None,
+    ) -> None:
+        super().__init__(source, tell)
+        self.sessions: dict[str, ClickSession] = {}  # image id -> its clicks so far
+
+    def session_for(self, image_id: str) -> ClickSession:
+        return self.sessions.setdefault(image_id, ClickSession())
+
     def press(self, canvas: ToolHost, y: int, x: int, erase: bool) -> None:
         mask = canvas.document.mask
         source = self.source()
@@ -73,7 +87,8 @@ class SmartClickTool(SourcedTool):
             prob = None  # probabilities of another size than this mask: not this image's
         positive = not erase
         label = "smart click: car" if positive else "smart click: not car"
-        changed = canvas.document.edit(label, click_op, source.image, prob, y, x, positive)
+        session = self.session_for(canvas.document.image_id or "")
+        changed = canvas.document.edit(label, click_op, session, source.image, prob, y, x, positive)
         if canvas.document.refusal is not None:
             return  # the document said why
         if prob is None:
