@@ -15,8 +15,9 @@ the nearest pixel of the side it asks for, as a brush dab of exactly that size w
 (measured on 64 images of 4 non-validation cars: 17 % instead of 11 % reach Dice 0.997).
 Only pixels of the connected piece holding the click change, in the click's direction, so
 a click never touches pixels far from it.
-Pure numpy / OpenCV: the editor's Smart click tool and bench/correction_effort.py call
-exactly ``smart_click``.
+Pure numpy / OpenCV. The editor's Smart click tool and bench/correction_effort.py call it
+through ``model.edits.click_session.ClickSession``, which keeps a later click from taking
+back an earlier click of the other side.
 
 ``grabcut_click`` is the alternative that re-decides the uncertain pixels from the image
 (GrabCut with the model's confident pixels as hard labels, the click as a seed). Measured
