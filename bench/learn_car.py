@@ -51,6 +51,19 @@ def car_records(data: Path, car: str):
     return records
 
 
+def _timeline(start: float):
+    """Print when each phase of the action begins (seconds since the request), with -v."""
+
+    def on_event(event) -> None:
+        if VERBOSE and type(event).__name__ == "Phase":
+            print(f"    {time.perf_counter() - start:6.1f} s  {event}", flush=True)
+
+    return on_event
+
+
+VERBOSE = False
+
+
 def run_car(data, car, ks, base, base_masks, truths, store_root, settings) -> dict[int, tuple]:
     from model.edits.project_store import ProjectStore
     from model.kaggle.metrics import dice
@@ -70,7 +83,7 @@ def run_car(data, car, ks, base, base_masks, truths, store_root, settings) -> di
             before = float(np.mean([dice(base_masks[i], truths[i]) for i in others]))
             request = make_learn_car_request(project.root, records, car, store_root, base, settings)
             start = time.perf_counter()
-            finished = run_finetune_process(request)
+            finished = run_finetune_process(request, on_event=_timeline(start))
             seconds = time.perf_counter() - start
             project.refresh()
             after = float(np.mean([dice(project.load_shown_mask(i), truths[i]) for i in others]))
@@ -98,7 +111,10 @@ def main() -> int:
         help="LearnCarSettings fields to try, as JSON (e.g. '{\"learning_rate\": 3e-4}'); "
         "choose them on training cars (--car-ids), never on the validation cars",
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print each phase's start")
     args = parser.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
     if not (args.data / "train").is_dir():
         sys.exit(f"{args.data}: no train/ folder (expected the Kaggle layout)")
     from model.data.masks import read_mask
