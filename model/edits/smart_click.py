@@ -126,6 +126,13 @@ def grabcut_labels(
     return out.astype(bool)
 
 
+def click_reach(params: SmartParams) -> int:
+    """How far (px) from the click a smart click may change pixels, whichever way it works:
+    the threshold shift reaches ``radius_max``, GrabCut on the mask prior that plus the
+    prior's blur."""
+    return params.radius_max + 4 * int(np.ceil(params.prior_sigma))
+
+
 def mask_prior(mask: np.ndarray, sigma: float) -> np.ndarray:
     """A stand-in for the model's probabilities: the mask, blurred across its edge."""
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
@@ -135,7 +142,7 @@ def _click_without_model(
     image: np.ndarray, mask: np.ndarray, y: int, x: int, positive: bool, params: SmartParams
 ) -> Box | None:
     """``grabcut_click`` with the mask as the prior, worked out in the window it can reach."""
-    reach = params.radius_max + 4 * int(np.ceil(params.prior_sigma))
+    reach = click_reach(params)
     window = clip_box((y - reach, x - reach, y + reach + 1, x + reach + 1), mask.shape)
     assert window is not None
     sl = box_slices(window)
