@@ -10,12 +10,10 @@ says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from carvana_gui.canvas.tools.base import ToolHost
-from carvana_gui.canvas.tools.smart import SmartSource, SourcedTool
+from carvana_gui.canvas.tools.smart import SourcedTool
 from model.edits.edge_brush import edge_segment
 from model.edits.mask_ops import Box
 
@@ -39,12 +37,7 @@ class EdgeBrushTool(SourcedTool):
     name = "edge brush"
     uses_ring = True
 
-    def __init__(
-        self,
-        source: Callable[[], SmartSource | None],
-        tell: Callable[[str], None] = lambda _text: None,
-    ) -> None:
-        super().__init__(source, tell)
+    def _init_state(self) -> None:
         self._last: tuple[int, int] | None = None
         self._stroke: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         self._changed = False

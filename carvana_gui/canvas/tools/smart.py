@@ -59,17 +59,16 @@ class SourcedTool(Tool):
     ) -> None:
         self.source = source
         self.tell = tell
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Set up what the tool keeps between gestures (none here): subclasses say."""
 
 
 class SmartClickTool(SourcedTool):
     name = "smart click"
 
-    def __init__(
-        self,
-        source: Callable[[], SmartSource | None],
-        tell: Callable[[str], None] = lambda _text: None,
-    ) -> None:
-        super().__init__(source, tell)
+    def _init_state(self) -> None:
         self.sessions: dict[str, ClickSession] = {}  # image id -> its clicks so far
 
     def session_for(self, image_id: str) -> ClickSession:
