@@ -13,6 +13,14 @@ follows the car's edge as the model saw it. Where the model is sure and wrong (a
 sliver along the edge: no probability to shift), the click also fills its disc out to
 the nearest pixel of the side it asks for, as a brush dab of exactly that size would
 (measured on 64 images of 4 non-validation cars: 17 % instead of 11 % reach Dice 0.997).
+Along the mask's edge the click reaches twice as far (``edge_reach``), but only within a
+band as thick as half the click's depth: the wrong regions left are mostly long slivers
+along the edge, of which a round reach fixed a third per click. Where the model is sure
+the clicked pixel is the other side, its shifted contour spills over what lies around the
+error (a wheel's spokes around the gap between them, the roof under a roof-rack gap), so
+there the click keeps only what looks like the clicked spot (``_like_the_click``).
+Together, on 96 images of 6 non-validation cars: NoC@0.995 7.21 -> 6.31, reach 0.995
+76 -> 83 %, reach 0.997 35 -> 38 %.
 Only pixels of the connected piece holding the click change, in the click's direction, so
 a click never touches pixels far from it.
 Pure numpy / OpenCV. The editor's Smart click tool and bench/correction_effort.py call it
@@ -50,6 +58,20 @@ class SmartParams:
     # ...and the click's disc up to the clicked side's nearest pixel, when that is this close
     # (px): a thin sliver the model is sure of (no probability to shift) still moves
     fill_depth_max: float = 16.0
+    # Along the mask's edge the click reaches farther: pixels within edge_band_scale click
+    # depths + edge_band_min px of the clicked side, up to edge_reach px from the click, so
+    # a long thin sliver is fixed by one click instead of one reach's worth of it
+    edge_reach: int = 60
+    edge_band_scale: float = 0.5
+    edge_band_min: float = 1.0
+    # Where the model is sure the clicked pixel is the other side (the clicked side's
+    # probability below colour_check_below), its contour is no guide: the click keeps only
+    # the pixels whose colour is nearer the click's own (within colour_core px) than
+    # colour_ratio times nearer the colour of the unchanged pixels around (colour_ring px)
+    colour_check_below: float = 0.15
+    colour_ratio: float = 0.5
+    colour_core: float = 2.0
+    colour_ring: int = 6
     # GrabCut (without them, or grabcut_click)
     sure: float = 0.1  # probability beyond which (toward either side) a pixel is hard-labelled
     free_scale: float = 3.0  # no hard labels within this many click depths of the click
@@ -67,6 +89,8 @@ class SmartParams:
 
 
 DEFAULT_PARAMS = SmartParams()
+COLOUR_MIN_PIECE = 30  # px: smaller pieces are kept whole
+COLOUR_MIN_KEPT = 20  # px of unchanged pixels needed to know their colour
 
 
 def click_depth(mask: np.ndarray, y: int, x: int, target: int, reach: int) -> float:
@@ -177,38 +201,83 @@ def smart_click(
         return None
     if prob is None:
         return _click_without_model(image, mask, y, x, positive, params)
-    return _shift_threshold(prob, mask, y, x, positive, params)
+    return _shift_threshold(image, prob, mask, y, x, positive, params)
 
 
 def _shift_threshold(
-    prob: np.ndarray, mask: np.ndarray, y: int, x: int, positive: bool, params: SmartParams
+    image: np.ndarray,
+    prob: np.ndarray,
+    mask: np.ndarray,
+    y: int,
+    x: int,
+    positive: bool,
+    params: SmartParams,
 ) -> Box | None:
     """The clicked side takes the pixels near the click it is nearly as likely as there."""
     target = 1 if positive else 0
     depth = click_depth(mask, y, x, target, params.radius_max)
     r = int(min(params.radius_max, max(params.reach_min, params.reach_scale * depth)))
-    box = clip_box((y - r, x - r, y + r + 1, x + r + 1), mask.shape)
+    reach = int(min(params.radius_max, max(r, params.edge_reach)))
+    box = clip_box((y - reach, x - reach, y + reach + 1, x + reach + 1), mask.shape)
     assert box is not None
     sl = box_slices(box)
     local = prob[sl]
     pt = local if positive else 1.0 - local  # probability of the clicked side
     cy, cx = y - box[0], x - box[1]
-    level = params.shift * min(0.5, float(pt[cy, cx]))
-    if params.taper > 0:  # full shift near the click, none at its reach: no seam there
-        yy, xx = np.ogrid[: pt.shape[0], : pt.shape[1]]
-        d = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2) / (r + 1)
-        level = level + (0.5 - level) * np.minimum(d, 1.0) ** params.taper
-    take = (pt >= level).astype(np.uint8)
+    clicked = float(pt[cy, cx])
+    base = params.shift * min(0.5, clicked)
+    yy, xx = np.ogrid[: pt.shape[0], : pt.shape[1]]
+    dist = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2)
+    take = (dist <= r) & (pt >= _tapered(base, dist, r, params.taper))
+    if reach > r:  # and out to ``reach``, the band along the clicked side's edge
+        other = (mask[sl] != target).astype(np.uint8)
+        band = cv2.distanceTransform(other, cv2.DIST_L2, 5)
+        band = band <= params.edge_band_scale * depth + params.edge_band_min
+        take |= band & (pt >= _tapered(base, dist, reach, params.taper))
+    take = take.astype(np.uint8)
     take[cy, cx] = 1
     _, labels = cv2.connectedComponents(take, connectivity=4)
     piece = labels == labels[cy, cx]
     if depth <= params.fill_depth_max:
         # The click's disc reaching the clicked side: where the model is sure and wrong
         # (a sliver along the edge), the shifted contour barely moves, the disc does.
-        yy, xx = np.ogrid[: pt.shape[0], : pt.shape[1]]
-        piece |= (yy - cy) ** 2 + (xx - cx) ** 2 <= depth**2
+        piece |= dist <= depth
     piece &= mask[sl] != target
+    if clicked < params.colour_check_below:
+        piece = _like_the_click(image[sl], piece, mask[sl] != target, cy, cx, params)
     return _set_piece(mask, sl, box, piece, target)
+
+
+def _tapered(base: float, dist: np.ndarray, reach: int, taper: float) -> np.ndarray | float:
+    """The shifted threshold: ``base`` at the click, back to 0.5 at ``reach`` (no seam)."""
+    if taper <= 0:
+        return base
+    return base + (0.5 - base) * np.minimum(dist / (reach + 1), 1.0) ** taper
+
+
+def _like_the_click(
+    image: np.ndarray, piece: np.ndarray, wrong_side: np.ndarray, cy: int, cx: int, p: SmartParams
+) -> np.ndarray:
+    """The part of ``piece`` that looks like the clicked spot rather than the pixels left
+    around it, connected to the click. Used where the model is sure and wrong: its
+    shifted contour then spills over a wheel's spokes or the roof under a roof-rack gap
+    (measured on 96 images of 6 training cars with the edge reach on: NoC@0.995 6.88 ->
+    6.31), while the photo tells the gap's backdrop from the paint around it."""
+    if piece.sum() <= COLOUR_MIN_PIECE:
+        return piece
+    yy, xx = np.ogrid[: piece.shape[0], : piece.shape[1]]
+    core = ((yy - cy) ** 2 + (xx - cx) ** 2 <= p.colour_core**2) & wrong_side
+    side = 2 * p.colour_ring + 1
+    ring = cv2.dilate(piece.astype(np.uint8), np.ones((side, side), np.uint8)) > 0
+    kept = ring & ~piece & wrong_side
+    if kept.sum() <= COLOUR_MIN_KEPT or not core.any():
+        return piece
+    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).astype(np.float32)
+    to_click = np.linalg.norm(lab - lab[core].mean(0), axis=-1)
+    to_kept = np.linalg.norm(lab - lab[kept].mean(0), axis=-1)
+    alike = piece & ((to_click * p.colour_ratio <= to_kept) | core)
+    _, labels = cv2.connectedComponents(alike.astype(np.uint8), connectivity=4)
+    return alike & (labels == labels[cy, cx]) if labels[cy, cx] else alike
 
 
 def grabcut_click(

@@ -167,7 +167,7 @@ def test_a_click_in_a_sliver_the_model_is_sure_of_still_clears_its_disc():
     the car (probability of not-car 0.3 at its outer row down to 0.0003 at its inner one):
     the shifted threshold stops at the strip's outer rows, the click's disc out to the
     nearest backdrop pixel clears it to the car's edge around the click (the click in the
-    strip's middle, as a person makes it); nothing of the car, nothing far along."""
+    strip's middle, as a person makes it); nothing of the car, nothing beyond its reach."""
     image, truth, prob = synthetic_car()
     prob[truth == 1] = 1.0  # the model is sure of the car itself
     mask = truth.copy()
@@ -184,7 +184,58 @@ def test_a_click_in_a_sliver_the_model_is_sure_of_still_clears_its_disc():
     cleared = before.astype(bool) & ~mask.astype(bool)
     assert cleared[top - 2, 299:302].all() and cleared[top - 1, 300]  # inner rows, at the click
     assert not cleared[truth == 1].any()  # nothing of the car
-    assert np.array_equal(mask[:, :270], before[:, :270])  # nothing far along the strip
+    reach = DEFAULT_PARAMS.edge_reach  # along the edge, the click reaches this far
+    assert np.array_equal(mask[:, : 300 - reach], before[:, : 300 - reach])
     without = before.copy()
     smart_click(image, prob, without, top - 4, 300, False, SmartParams(fill_depth_max=0))
     assert without[top - 1, 300] == 1  # the threshold shift alone leaves the inner rows
+
+
+def test_one_click_fixes_a_long_thin_sliver_along_the_edge():
+    """A 3 px strip of missed car, 90 px long, along the car's top (probability 0.3):
+    one click in its middle fixes nearly all of it, along the edge beyond the click's
+    least reach (30 px), and takes nothing of the backdrop, which the model is sure of."""
+    image, truth, prob = synthetic_car()
+    prob[truth == 0] = np.minimum(prob[truth == 0], 0.05)
+    ys, _ = np.nonzero(truth)
+    top = int(ys.min())
+    strip = np.zeros_like(truth, dtype=bool)
+    strip[top + 8 : top + 11, 255:345] = True
+    strip &= truth == 1
+    mask = truth.copy()
+    mask[strip] = 0
+    prob[strip] = 0.3
+    before = mask.copy()
+    smart_click(image, prob, mask, top + 9, 300, positive=True)
+    assert (mask[strip] == 1).mean() > 0.95
+    assert not (mask.astype(bool) & ~before.astype(bool) & ~strip).any()
+    without = before.copy()
+    smart_click(image, prob, without, top + 9, 300, True, SmartParams(edge_reach=0))
+    assert (without[strip] == 1).mean() < 0.7  # a disc of reach 30 px covers about 55 of 90
+
+
+def test_a_sure_negative_click_in_a_wheel_gap_keeps_the_spokes_around_it():
+    """The backdrop seen through a wheel (a dark disc inside the car) that the model calls
+    car almost as surely as the grey spokes around it (0.97 against 0.99): the shifted
+    threshold would take the whole blurred square; the colour check keeps only what looks
+    like the clicked spot."""
+    image, truth, prob = synthetic_car()
+    cy, cx = 200, 300
+    yy, xx = np.ogrid[: truth.shape[0], : truth.shape[1]]
+    gap = (yy - cy) ** 2 + (xx - cx) ** 2 <= 10**2
+    truth[gap] = 0
+    rng = np.random.default_rng(2)
+    image[gap] = rng.integers(0, 50, (int(gap.sum()), 3), dtype=np.uint8)
+    prob[:] = np.where(truth == 1, 0.99, prob)
+    square = np.zeros_like(gap)
+    square[cy - 20 : cy + 21, cx - 20 : cx + 21] = True
+    prob[square] = 0.97
+    mask = (truth | gap).astype(np.uint8)  # the auto-mask fills the gap
+    before = mask.copy()
+    smart_click(image, prob, mask, cy, cx, positive=False)
+    assert (mask[gap] == 0).mean() > 0.95
+    spokes = square & ~gap
+    assert (mask[spokes] == 1).mean() > 0.98
+    without = before.copy()
+    smart_click(image, prob, without, cy, cx, False, SmartParams(colour_check_below=0.0))
+    assert (without[spokes] == 1).mean() < 0.5  # the contour alone eats the spokes
