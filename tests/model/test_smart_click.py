@@ -237,5 +237,5 @@ def test_a_sure_negative_click_in_a_wheel_gap_keeps_the_spokes_around_it():
     spokes = square & ~gap
     assert (mask[spokes] == 1).mean() > 0.98
     without = before.copy()
-    smart_click(image, prob, without, cy, cx, False, SmartParams(colour_check_below=0.0))
+    smart_click(image, prob, without, cy, cx, False, SmartParams(colour_check_below_negative=0.0))
     assert (without[spokes] == 1).mean() < 0.5  # the contour alone eats the spokes
