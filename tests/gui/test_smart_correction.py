@@ -74,7 +74,7 @@ def test_s_selects_smart_click_and_a_left_click_fills_missed_car_in_one_undo_ste
     assert (after[left] == 1).mean() > 0.9  # the clicked piece is car now
     assert np.array_equal(after[right], before[right])  # the piece not clicked is untouched
     changed = np.argwhere(after != before)
-    reach = DEFAULT_PARAMS.edge_reach  # the farthest a click reaches, along the edge
+    reach = DEFAULT_PARAMS.edge_reach  # a click this shallow reaches this far, along the edge
     assert np.abs(changed[:, 1] - x).max() <= reach  # nothing farther moved
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(window.document.mask, before)
