@@ -92,6 +92,6 @@ def import_model_stack() -> None:
     Only the first call freezes: models loaded later must stay collectable when replaced.
     """
     with collector_paused():
-        import model.nn  # noqa: F401  (Keras, quietly: the slow import, off the GUI thread)
+        import model.nn.frameworks  # noqa: F401  (Keras, quietly: the slow import, off the GUI thread)
 
         gc.freeze()

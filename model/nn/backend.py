@@ -13,9 +13,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import keras
-
 from model.choices import AUTO_PRECISION, POLICIES, PRECISIONS
+from model.nn.frameworks import keras
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 
-import keras
 import numpy as np
+
+from model.nn.frameworks import keras
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import keras
 import numpy as np
 
 from model.choices import ENGINE_CHOICES, ENGINE_ENV
-from model.nn.backend import accelerators
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +82,21 @@ def resolve_engine(choice: str | None = "auto") -> str:
     if reason:
         log.info("engine auto: Keras (%s)", reason)
         return "keras"
-    if accelerators():  # a GPU/TPU: Keras runs there, OpenVINO here would use the CPU
-        return "keras"
+    if may_have_accelerator():
+        from model.nn.backend import accelerators  # imports the framework to ask it
+
+        if accelerators():  # a GPU/TPU: Keras runs there, OpenVINO here would use the CPU
+            return "keras"
     return "openvino"
+
+
+def may_have_accelerator(dev: Path = Path("/dev"), platform: str = sys.platform) -> bool:
+    """False when this machine certainly has no GPU or TPU the framework could use, told
+    without importing it (Linux with no /dev/nvidia*, /dev/kfd or /dev/accel* device), so
+    ``auto`` picks OpenVINO without TensorFlow's import; elsewhere the framework is asked."""
+    if not platform.startswith("linux"):
+        return True
+    return any(dev.glob("nvidia[0-9]*")) or (dev / "kfd").exists() or any(dev.glob("accel*"))
 
 
 def load_engine(path: Path, choice: str | None, load_keras) -> Engine:

@@ -7,8 +7,7 @@ Written with keras.ops only, so they run on every Keras backend.
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+from model.nn.frameworks import keras, ops
 
 SMOOTH = 1.0
 

@@ -8,8 +8,10 @@ sigmoid classifier. Seven pools need H and W divisible by 128, so the presets ke
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 ENCODER_FILTERS = (8, 16, 32, 64, 128, 256, 512)
 CENTRE_FILTERS = 1024
@@ -61,6 +63,8 @@ def scaled_filters(base: int, width_multiplier: float) -> int:
 
 
 def _conv_bn_relu(x, filters: int, name: str, bn_momentum: float = 0.99):
+    from model.nn.frameworks import layers  # the geometry above loads without Keras
+
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
@@ -78,6 +82,8 @@ def build_segnet(
     bn_momentum: BatchNormalization's moving-average momentum. Keras' 0.99 suits long runs;
     very short runs (a few dozen steps) need a lower one for inference to match training.
     """
+    from model.nn.frameworks import keras, layers
+
     check_input_size(height, width)
     if width_multiplier <= 0:
         raise ValueError(f"width multiplier must be > 0, got {width_multiplier}")

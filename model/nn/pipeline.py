@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import keras
 import numpy as np
 
 from model.data.masks import read_image, read_mask
+from model.nn.frameworks import keras
 from model.nn.network import fits_by_padding
 
 

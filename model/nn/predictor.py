@@ -17,16 +17,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
-import keras
 import numpy as np
 
 from model.data.masks import read_image
 from model.nn.engines import Engine, EngineError, KerasEngine, load_engine
-from model.nn.losses import CUSTOM_OBJECTS
 from model.nn.network import fits_by_padding
-from model.nn.shipping import to_float32
 from model.store.versions import (
     DEFAULT_THRESHOLD,
     ModelStoreError,
@@ -34,6 +32,9 @@ from model.store.versions import (
     meta_threshold,
     read_model_meta,
 )
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ def load_model_file(path: Path, compile: bool = False) -> keras.Model:
         raise ModelLoadError(f"{path}: expected a Keras 3 '.keras' model file")
     if not zipfile.is_zipfile(path):
         raise ModelLoadError(f"{path}: not a .keras archive (corrupt or truncated file)")
+    # Keras only here: the OpenVINO engine's cached model runs without it.
+    from model.nn.frameworks import keras
+    from model.nn.losses import CUSTOM_OBJECTS
+    from model.nn.shipping import to_float32
+
     try:
         model = keras.saving.load_model(
             path, custom_objects=CUSTOM_OBJECTS, compile=compile, safe_mode=True

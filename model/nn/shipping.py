@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import numpy as np
+
+from model.nn.frameworks import keras
 
 
 def _with_dtype(model: keras.Model, dtype: str) -> keras.Model:

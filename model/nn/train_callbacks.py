@@ -24,9 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import keras
-
 from model.data.masks import atomic_write_bytes
+from model.nn.frameworks import keras
 
 if TYPE_CHECKING:
     from model.nn.train_config import TrainConfig

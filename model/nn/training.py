@@ -18,8 +18,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import keras
-
 from model.nn.backend import (
     accelerators,
     backend_name,
@@ -29,6 +27,7 @@ from model.nn.backend import (
     set_precision,
 )
 from model.nn.bn_calibration import RecalibrateBatchNorm, recalibrate_batchnorm
+from model.nn.frameworks import keras
 from model.nn.losses import CUSTOM_OBJECTS, LOSSES, dice_coef
 from model.nn.network import build_segnet
 from model.nn.pipeline import MaskSequence

@@ -98,8 +98,7 @@ def test_without_ray_installed_the_error_names_the_extra(tmp_path, monkeypatch, 
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "s.csv.partial").exists()
 
 
-@pytest.mark.slow  # a fresh interpreter: ~20 s here, as the parser imports Keras
-def test_help_and_the_parser_never_import_ray():
+def test_help_and_the_parser_never_import_ray():  # a fresh interpreter, under a second: no Keras
     code = (
         "import sys; from model.cli.main import build_parser; build_parser(); "
         "import model.cli.network, model.cli.cluster; "
