@@ -3,8 +3,6 @@ and `auto`/`keras`/`openvino` resolve as documented."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,8 +10,6 @@ from model.nn import engines
 from model.nn.engines import EngineError, resolve_engine
 from model.nn.predictor import ModelLoadError, Predictor
 from tiny_carvana import save_tiny_model
-
-REPO = Path(__file__).resolve().parents[2]
 
 pytest.importorskip("openvino")
 
@@ -163,21 +159,3 @@ def test_a_gpu_is_ruled_out_by_device_nodes_without_the_framework(tmp_path):
         (dev / node).unlink()
     (dev / "nvidiactl").touch()  # the driver's control node alone is no GPU
     assert not engines.may_have_accelerator(dev, "linux")
-
-
-def test_the_openvino_path_loads_without_keras(tmp_path):
-    """The inference path imports no Keras/TensorFlow: the OpenVINO engine's cached model
-    runs without it, and `carvana export` on that engine starts 7-10 s sooner."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "import model.cli.main, model.cli.network, model.nn.predictor, model.nn.engines\n"
-        "import model.nn.openvino_engine, model.workflows.submission_export\n"
-        "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
-    )
-    assert out.stdout.strip() == "[]", out.stdout + out.stderr
