@@ -52,3 +52,33 @@ def save_tiny_model(path: Path, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return path
+
+
+class DiscEngine:
+    """An inference engine that sees a soft disc in every image: a network output with an
+    edge, which the untrained tiny network (a constant output) does not have."""
+
+    name = "disc"
+    input_size = (64, 96)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        yy, xx = np.mgrid[:64, :96]
+        disc = 1 / (1 + np.exp(np.hypot(yy - 32, xx - 48) - 20))
+        return np.repeat(disc[None].astype(np.float32), len(batch), axis=0)
+
+
+def save_red_detector(path: Path) -> Path:
+    """A 128x128 "network" that finds make_image_folder's red cars: one 1x1 convolution on
+    the red channel, so its masks have an edge the way a trained network's do (the tiny
+    untrained SegNet outputs a constant). Saved as .keras, a valid mask network."""
+    import keras
+
+    inputs = keras.Input((128, 128, 3))
+    outputs = keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs)
+    model = keras.Model(inputs, outputs)
+    model.layers[-1].set_weights(
+        [np.array([20.0, 0.0, 0.0]).reshape(1, 1, 3, 1), np.array([-10.0])]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return path

@@ -1,7 +1,7 @@
 """Model → Learn this car (Ctrl+L) and Model → Forget this car's model.
 
-Once at least two angles of the open image's car are reviewed, the general model is
-adapted to that car and the car's unedited angles are re-masked by it
+Once at least two angles of the open image's car are reviewed, the general model learns
+that car's edge from them and the car's unedited angles are re-masked by it
 (``model.workflows.learn_car``). The work runs in the fine-tune child process, watched by
 a FinetuneJob thread, so the window and the model worker (Ctrl+R) stay free meanwhile;
 progress shows in the status bar. When it is done the car's re-masked rows reload, the
@@ -29,7 +29,7 @@ from carvana_gui.jobs.finetune_job import FinetuneJob
 from model.edits import lifecycle
 from model.edits.car_models import CarModel, CarModels, forget_car
 from model.store.versions import ModelInfo, ModelStore, ModelStoreError, read_model_meta
-from model.workflows.finetune_events import Batch, CarLearned, Finished, Phase, Remasked
+from model.workflows.finetune_events import CarLearned, Finished, Phase, Remasked
 from model.workflows.finetune_process import make_learn_car_request
 from model.workflows.learn_car import MIN_REVIEWED, LearnCarSettings
 
@@ -240,13 +240,6 @@ class LearnCarFlow(QObject):
         if isinstance(event, Phase):
             self.progress.setRange(0, 0)
             status.show_message(f"Learn car {car}: {event.message}…", timeout_ms=0)
-        elif isinstance(event, Batch):
-            total = event.epochs * event.batches
-            self.progress.setRange(0, total)
-            self.progress.setValue((event.epoch - 1) * event.batches + event.batch)
-            status.show_message(
-                f"Learn car {car}: training, batch {event.batch}/{event.batches}", timeout_ms=0
-            )
         elif isinstance(event, Remasked):
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.done)

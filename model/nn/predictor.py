@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from model.data.masks import read_image
+from model.nn.edge_classifier import EdgeClassifier, EdgeClassifierError
 from model.nn.engines import Engine, EngineError, KerasEngine, load_engine
 from model.nn.network import fits_by_padding
 from model.store.versions import (
@@ -130,8 +131,12 @@ class Predictor:
         threshold: float = DEFAULT_THRESHOLD,
         meta: dict | None = None,
         batch_size: int = 2,
+        edges: EdgeClassifier | None = None,
     ) -> None:
         self.engine = engine
+        # A car's own model ("Learn this car") re-decides the band along the mask's edge
+        # at full resolution from the photo (model.nn.edge_classifier)
+        self.edges = edges
         self.name = name
         self.threshold = float(threshold)
         self.meta = dict(meta or {})
@@ -162,6 +167,7 @@ class Predictor:
             raise ModelLoadError(f"{path}: expected a Keras 3 '.keras' model file")
         if not zipfile.is_zipfile(path):  # before any engine: a cache never hides a bad file
             raise ModelLoadError(f"{path}: not a .keras archive (corrupt or truncated file)")
+        edges = load_edge_classifier(path, meta)
         try:
             runner = load_engine(path, engine, lambda: load_model_file(path))
         except EngineError as exc:
@@ -169,7 +175,9 @@ class Predictor:
         name = str(meta.get("name") or meta.get("version") or path.stem)
         if path.name == "model.keras" and "name" not in meta:
             name = path.parent.name
-        return cls(runner, name=name, threshold=threshold, meta=meta, batch_size=batch_size)
+        return cls(
+            runner, name=name, threshold=threshold, meta=meta, batch_size=batch_size, edges=edges
+        )
 
     def predict_probabilities(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:
         """(B, H, W, 3) float32 at the model size -> (B, H, W) float32 probabilities."""
@@ -183,8 +191,12 @@ class Predictor:
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.engine(batch)
 
-    def _finish(self, prob_small: np.ndarray, image_hw: tuple[int, int]) -> Prediction:
+    def _finish(
+        self, prob_small: np.ndarray, image_hw: tuple[int, int], image: np.ndarray | None
+    ) -> Prediction:
         prob = np.clip(from_model_output(prob_small, image_hw), 0.0, 1.0)
+        if self.edges is not None and image is not None:
+            prob = self.edges.refine(image, prob, self.threshold)
         return Prediction(mask=(prob > self.threshold).view(np.uint8), prob=prob)
 
     def predict(self, image: np.ndarray, tta: bool = False) -> Prediction:
@@ -193,7 +205,7 @@ class Predictor:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an RGB image of shape (H, W, 3), got {image.shape}")
         x = to_model_input(image, self.input_size)[None]
-        return self._finish(self.predict_probabilities(x, tta)[0], image.shape[:2])
+        return self._finish(self.predict_probabilities(x, tta)[0], image.shape[:2], image)
 
     def predict_paths(
         self,
@@ -217,12 +229,14 @@ class Predictor:
         report = on_error or (lambda p, e: log.warning("skipping %s: %s", p, e))
         size = self.input_size
 
-        def decode(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
-            image = read_image(path)
-            return to_model_input(image, size), image.shape[:2]
+        keep = self.edges is not None  # the edge classifier reads the full-size photo
 
-        def finish(prob: np.ndarray, hw: tuple[int, int]) -> Prediction:
-            prediction = self._finish(prob, hw)
+        def decode(path: Path) -> tuple[np.ndarray, tuple[int, int], np.ndarray | None]:
+            image = read_image(path)
+            return to_model_input(image, size), image.shape[:2], image if keep else None
+
+        def finish(prob: np.ndarray, hw: tuple[int, int], image: np.ndarray | None) -> Prediction:
+            prediction = self._finish(prob, hw, image)
             if encode is not None:
                 prediction.encoded = encode(prediction.mask)
             return prediction
@@ -251,18 +265,36 @@ class Predictor:
                 ):
                     path, done = finishing.popleft()
                     yield path, done.result()
-                batch: list[tuple[Path, np.ndarray, tuple[int, int]]] = []
+                batch: list[tuple[Path, np.ndarray, tuple[int, int], np.ndarray | None]] = []
                 while pending and len(batch) < self.batch_size:
                     path, future = pending.popleft()
                     try:
-                        x, hw = future.result()
+                        x, hw, image = future.result()
                     except Exception as exc:
                         report(path, exc)
                         continue
-                    batch.append((path, x, hw))
+                    batch.append((path, x, hw, image))
                 fill()  # decode the next images while the model runs on this batch
                 if not batch:
                     continue
                 probs = self.predict_probabilities(np.stack([b[1] for b in batch]), tta)
-                for (path, _, hw), prob in zip(batch, probs, strict=True):
-                    finishing.append((path, finisher.submit(finish, prob, hw)))
+                for (path, _, hw, image), prob in zip(batch, probs, strict=True):
+                    finishing.append((path, finisher.submit(finish, prob, hw, image)))
+
+
+def load_edge_classifier(model_path: Path, meta: dict) -> EdgeClassifier | None:
+    """The edge classifier a car's version names in its JSON (``edge_classifier``: a file
+    beside the model file), or None; ModelLoadError naming the file when it is unusable."""
+    name = meta.get("edge_classifier")
+    if not name:
+        return None
+    file = model_path.parent / str(name)
+    described = meta_path_for(model_path)
+    if Path(str(name)).name != str(name):
+        raise ModelLoadError(f"{described}: edge_classifier {name!r} is not a file name")
+    if not file.is_file():
+        raise ModelLoadError(f"{file}: edge classifier named by {described} not found")
+    try:
+        return EdgeClassifier.load(file)
+    except EdgeClassifierError as exc:
+        raise ModelLoadError(str(exc)) from None

@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -250,8 +251,15 @@ class ModelStore:
                     numbers.append(int(match["number"]))
         return max(numbers) + 1
 
-    def add(self, model_file: Path, meta: dict, label: str = "") -> ModelInfo:
-        """Copy a model file and its description into a new version folder.
+    def add(
+        self,
+        model_file: Path,
+        meta: dict,
+        label: str = "",
+        extra_files: Mapping[str, Path] | None = None,
+    ) -> ModelInfo:
+        """Copy a model file and its description into a new version folder, with
+        ``extra_files`` (name in the folder -> file to copy) beside them.
 
         The folder is filled under a temporary name and renamed into place, so a crash
         never leaves a version without its JSON.
@@ -266,9 +274,13 @@ class ModelStore:
         staging = Path(tempfile.mkdtemp(prefix=".adding-", dir=self.root))
         try:
             os.chmod(staging, new_dir_mode())  # mkdtemp makes 0700: others could not read it
-            shutil.copyfile(model_file, staging / MODEL_NAME)
-            with open(staging / MODEL_NAME, "rb") as handle:
-                os.fsync(handle.fileno())
+            files = {MODEL_NAME: model_file, **(extra_files or {})}
+            for name, source in files.items():
+                if Path(name).name != name or name == META_NAME:
+                    raise ModelStoreError(f"{name!r}: not a file name a version may hold")
+                shutil.copyfile(source, staging / name)
+                with open(staging / name, "rb") as handle:
+                    os.fsync(handle.fileno())
             write_model_meta(staging / MODEL_NAME, meta)
             suffix = f"-{_slug(label)}" if label and _slug(label) else ""
             with self.lock():  # numbering and rename: one process at a time

@@ -112,7 +112,6 @@ def make_learn_car_request(
         },
         "store_root": str(store_root),
         "base": {"version": base.version, "path": str(base.path)},
-        "run_dir": str(default_run_dir(ModelStore(Path(store_root)))),
     }
 
 
@@ -142,7 +141,6 @@ def _run_learn_car(request: dict, emit: EventFn, should_stop: Callable[[], bool]
             should_stop,
             protect=set(job.get("protect", ())),
             truth_of=truth.get,
-            run_dir=Path(request["run_dir"]),
         )
     finally:
         project.close()
@@ -302,7 +300,8 @@ def run_finetune_process(
     finally:
         _close(child)
     if killed or (result is None and deadline is not None):
-        shutil.rmtree(request["run_dir"], ignore_errors=True)
+        if "run_dir" in request:  # a fine-tune's half-written run (Learn this car has none)
+            shutil.rmtree(request["run_dir"], ignore_errors=True)
         result = Finished(None, False, False, True, "cancelled: nothing stored")
     if result is None:
         raise FinetuneProcessError(

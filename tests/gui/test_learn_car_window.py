@@ -36,17 +36,18 @@ FAKE_CHILD = textwrap.dedent(
 
     from model.data.masks import read_mask
     from model.workflows import learn_car as lc
-    from model.workflows.finetune import FinetuneOutcome
-    from model.workflows.finetune_events import Batch, Phase
+    from model.workflows.finetune_events import Phase
     from model.workflows.finetune_process import child_main
 
 
-    def run_finetune(sources, store, base, settings, emit, stop, keep_cancelled=False,
-                     make_current=False, label="", run_dir=None, extra_meta=None):
-        emit(Phase("training", f"training on {len(sources.reviewed)} images"))
-        emit(Batch(1, 1, 1, 1, 0.1, 5.0, 0.0))
-        info = store.add(base.path, {**(extra_meta or {}), "parent": base.version}, label)
-        return FinetuneOutcome(info, None, False, {}, None, f"{info.version}: kept aside")
+    class Edges:
+        def save(self, path):
+            Path(path).write_bytes(b"a stand-in")
+
+
+    def learn_edges(predictor, reviewed, settings, emit, stop):
+        emit(Phase("learning", f"learning from {len(reviewed)} reviewed angles"))
+        return Edges()
 
 
     class Truth:
@@ -56,8 +57,8 @@ FAKE_CHILD = textwrap.dedent(
                 yield path, SimpleNamespace(mask=read_mask(gif), prob=None)
 
 
-    lc.run_finetune = run_finetune
-    lc.load_predictor = lambda path: Truth()
+    lc.learn_edges = learn_edges
+    lc.load_predictor = lambda path, engine=None: Truth()
     sys.exit(child_main())
     """
 )
@@ -181,21 +182,23 @@ def test_car_models_are_loaded_when_the_folder_opens(learn_setup, qtbot, tmp_pat
     assert window.table_model.car_versions == {OTHER: car_version.version}
 
 
-@pytest.mark.slow  # a real (tiny) Keras model trained in the child and run in the worker
+@pytest.mark.slow  # a real (tiny) Keras model in the child and in the worker
 def test_learn_this_car_for_real_and_the_open_angle_is_masked_in_the_editor(
     qtbot, isolated_config, tmp_path
 ):
-    from tiny_carvana import save_tiny_model
+    from tiny_carvana import save_red_detector
 
     train, _masks = make_image_folder(tmp_path / "cars", cars=2, angles=4)
     store = ModelStore(tmp_path / "models")
-    base = store.add(save_tiny_model(tmp_path / "tiny.keras"), {"preset": "128x128"})
+    base = store.add(save_red_detector(tmp_path / "tiny.keras"), {"preset": "128x128"})
     store.set_current(base.version)
     window = open_window(qtbot, train, tmp_path / "edits", discover=True)
     try:
         qtbot.waitUntil(lambda: window.automask.model is not None, timeout=120_000)
         flow = window.learn_car
-        for _ in range(2):
+        for _ in range(2):  # auto-mask (the car's edge is what is learned), then review
+            with qtbot.waitSignal(window.automask.result_ready, timeout=60_000):
+                window.action("auto_mask").trigger()
             _review_open_image(qtbot, window)
             window.action("next_image").trigger()
         qtbot.waitUntil(flow.learn_action.isEnabled)

@@ -1,8 +1,9 @@
 """Learn this car: `carvana finetune FOLDER --car CAR` / `--forget-car CAR` on a tiny folder.
 
-The car's reviewed angles train a per-car version (never the current model), which becomes
-that car's model only and re-masks the car's none/auto images; reviewed and edited ones,
-and every other car, are untouched. Forgetting the car puts the general masks back.
+The car's reviewed angles train an edge classifier, stored with the base network as a
+per-car version (never the current model), which becomes that car's model only and
+re-masks the car's none/auto images; reviewed and edited ones, and every other car, are
+untouched. Forgetting the car puts the general masks back.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from model.data.masks import read_mask
 from model.edits.car_models import CarModels, forget_car
 from model.edits.lifecycle import MaskState
 from model.edits.project_store import ProjectStore
+from model.nn.predictor import Predictor
 from model.store.versions import ModelStore, read_model_meta
-from tiny_carvana import car_id, make_image_folder, save_tiny_model
+from model.workflows.learn_car import LearnCarSettings
+from tiny_carvana import car_id, make_image_folder, save_red_detector
 
 CAR, OTHER = car_id(1), car_id(2)
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "base.keras")
+    return save_red_detector(tmp_path_factory.mktemp("tiny") / "base.keras")
 
 
 @pytest.fixture
@@ -52,21 +55,19 @@ def _args(train: Path, store: ModelStore, *more: str) -> list[str]:
     return ["finetune", str(train), "--out", str(store.root), *more]
 
 
-def _fake_training(monkeypatch) -> list:
-    """The base model itself stands in for its adapted copy (what is tested here is which
-    masks train and what is re-masked; test_learning_a_car_for_real trains for real)."""
-    from model.nn.training import TrainResult
+def _spy_learning(monkeypatch) -> list:
+    """Record the reviewed records each real ``learn_edges`` call learns from."""
+    from model.workflows import learn_car as lc
 
-    configs = []
+    calls = []
+    real = lc.learn_edges
 
-    def train(config, on_progress, should_stop):
-        configs.append(config)
-        return TrainResult(
-            Path(config.base_model), None, {"loss": [0.1]}, 0.1, 0.9, 1, False, False
-        )
+    def spy(predictor, reviewed, settings, emit, stop):
+        calls.append([Path(r.mask_path).name for r in reviewed])
+        return real(predictor, reviewed, settings, emit, stop)
 
-    monkeypatch.setattr("model.workflows.finetune.train_model", train)
-    return configs
+    monkeypatch.setattr(lc, "learn_edges", spy)
+    return calls
 
 
 def test_fewer_than_two_reviewed_angles_is_refused_clearly(setup, capsys):
@@ -92,20 +93,21 @@ def test_learn_car_remasks_only_that_cars_unedited_images(setup, monkeypatch, ca
     for a in (1, 2):
         _review(project, f"{CAR}_{a:02d}", truth[f"{CAR}_{a:02d}"])
     project.save_edit(f"{CAR}_03", truth[f"{CAR}_03"])  # edited, not reviewed: left alone
-    configs = _fake_training(monkeypatch)
+    calls = _spy_learning(monkeypatch)
     assert main(_args(train, store, "--car", CAR)) == 0
     out = capsys.readouterr().out
-    # trained on the car's two reviewed masks only (the edit and the other car are not used)
-    (config,) = configs
-    used = sorted(Path(m).name for _, m in config.train_pairs + config.val_pairs)
-    assert used == [f"{CAR}_01_mask.png", f"{CAR}_02_mask.png"]
-    assert config.repeats == 12 and config.freeze_bn  # LearnCarSettings: 24 image steps
-    # a per-car version, never the current model
+    # learned from the car's two reviewed masks only (the edit and the other car are not used)
+    assert calls == [[f"{CAR}_01_mask.png", f"{CAR}_02_mask.png"]]
+    # a per-car version, never the current model: the base network and the car's edge
     assert store.current().version == base.version
     (car_version,) = [v for v in store.versions() if v.version != base.version]
     meta = read_model_meta(car_version.path)
     assert meta["kind"] == "car" and meta["car"] == CAR and meta["parent"] == base.version
+    assert meta["reviewed"] == [f"{CAR}_01", f"{CAR}_02"]
     assert f"car-{CAR}" in car_version.version
+    assert car_version.path.read_bytes() == base.path.read_bytes()
+    loaded = Predictor.load(car_version.path, engine="keras")
+    assert loaded.edges is not None and loaded.edges.band_px == LearnCarSettings().band_px
     model = CarModels(project.root).get(CAR)
     assert model is not None and model.version == car_version.version and model.base == base.version
     assert model.name == f"{base.version}+car:{CAR}"
@@ -141,12 +143,10 @@ def test_learn_car_remasks_only_that_cars_unedited_images(setup, monkeypatch, ca
     assert "has no model of its own" in capsys.readouterr().err
 
 
-@pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
-def test_learning_a_car_twice_keeps_the_general_masks_to_restore(setup, monkeypatch):
+def test_learning_a_car_twice_keeps_the_general_masks_to_restore(setup):
     train, store, base, project, truth, general = setup
     for a in (1, 2):
         _review(project, f"{CAR}_{a:02d}", truth[f"{CAR}_{a:02d}"])
-    _fake_training(monkeypatch)
     assert main(_args(train, store, "--car", CAR)) == 0
     assert main(_args(train, store, "--car", CAR)) == 0  # again: masks of the 1st car model
     project.refresh()
@@ -158,17 +158,3 @@ def test_learning_a_car_twice_keeps_the_general_masks_to_restore(setup, monkeypa
         image_id = f"{CAR}_{a:02d}"
         assert project.record(image_id).auto_version == base.version
         assert np.array_equal(project.load_shown_mask(image_id), general[image_id])
-
-
-@pytest.mark.slow  # ~30 s on the shared 2-core machine (Keras training and predicting)
-def test_learning_a_car_for_real(setup, capsys):
-    """Real (tiny) training in-process: a per-car version that re-masks the car."""
-    train, store, base, project, truth, _ = setup
-    for a in (1, 3):
-        _review(project, f"{CAR}_{a:02d}", truth[f"{CAR}_{a:02d}"])
-    assert main(_args(train, store, "--car", CAR)) == 0
-    project.refresh()
-    version = CarModels(project.root).get(CAR).version
-    assert {project.record(f"{CAR}_{a:02d}").auto_version for a in (2, 4)} == {version}
-    assert store.current().version == base.version
-    assert read_model_meta(store.get(version).path)["learn_car"]["image_steps"] == 24

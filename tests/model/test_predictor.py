@@ -18,7 +18,7 @@ from model.nn.predictor import (
     to_model_input,
 )
 from model.store.versions import write_model_meta
-from tiny_carvana import save_tiny_model
+from tiny_carvana import DiscEngine, save_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,41 @@ def test_threshold_and_name_come_from_the_json(tiny_model, tmp_path):
     assert loaded.threshold == 0.3 and loaded.name == "v007" and loaded.input_size == (128, 128)
     write_model_meta(copy, {"threshold": 3})
     with pytest.raises(ModelLoadError, match=r"named\.json: threshold 3 is not in"):
+        Predictor.load(copy)
+
+
+def test_a_cars_edge_classifier_is_loaded_and_applied_on_both_paths(tiny_model, tmp_path):
+    """A per-car version (Learn this car) names its edge classifier in its JSON: it
+    re-decides the edge band of every prediction, one image or a stream."""
+    from model.nn.edge_classifier import FILE_NAME, EdgeSettings, fit_edge_classifier
+    from model.nn.edge_features import band_features
+
+    image = _image(96, 144, seed=3)
+    plain = Predictor(DiscEngine()).predict(image)
+    band, rows = band_features(image, plain.prob, 6.0)
+    assert 0 < band.sum() < band.size / 2
+    labels = np.arange(len(rows)) % 2  # any labels: the classifier must change the band
+    classifier = fit_edge_classifier(rows, labels, EdgeSettings(epochs=1))
+    copy = tmp_path / "car.keras"
+    copy.write_bytes(tiny_model.read_bytes())
+    classifier.save(tmp_path / FILE_NAME)
+    write_model_meta(copy, {"edge_classifier": FILE_NAME})
+    edges = Predictor.load(copy).edges
+    assert edges is not None and np.array_equal(edges.w1, classifier.w1)
+    car = Predictor(DiscEngine(), edges=edges)
+    one = car.predict(image)
+    assert np.allclose(one.prob, classifier.refine(image, plain.prob), atol=1e-6)
+    assert not np.allclose(one.prob[band], plain.prob[band])
+    assert np.array_equal(one.prob[~band], plain.prob[~band])
+    path = tmp_path / "img.png"
+    cv2.imwrite(str(path), image[..., ::-1])
+    ((_, streamed),) = list(car.predict_paths([path]))
+    assert np.allclose(streamed.prob, one.prob, atol=1e-6)
+    (tmp_path / FILE_NAME).write_bytes(b"junk")
+    with pytest.raises(ModelLoadError, match="not an edge classifier"):
+        Predictor.load(copy)
+    (tmp_path / FILE_NAME).unlink()
+    with pytest.raises(ModelLoadError, match=r"edge classifier named by .*car\.json not found"):
         Predictor.load(copy)
 
 

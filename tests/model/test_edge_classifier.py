@@ -1,0 +1,102 @@
+"""The edge classifier of "Learn this car": it learns where a network's edge goes wrong on
+one car and re-decides the band along the edge of that car's other angles.
+
+Synthetic cars: a bright body on a dark backdrop; the "network" puts the edge 3 px
+outside the body (a soft probability ramp), as a model does on a shadow it takes for
+car. Learned on one angle, the classifier must pull the edge back on another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.kaggle.metrics import dice
+from model.nn.edge_classifier import (
+    EdgeClassifier,
+    EdgeClassifierError,
+    EdgeSettings,
+    fit_edge_classifier,
+)
+from model.nn.edge_features import FEATURE_COUNT, band_features
+
+
+def _angle(seed: int, h: int = 96, w: int = 144) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, network probability, truth) of one synthetic view."""
+    rng = np.random.default_rng(seed)
+    cy, cx = h / 2 + rng.uniform(-5, 5), w / 2 + rng.uniform(-8, 8)
+    ry, rx = rng.uniform(22, 30), rng.uniform(40, 55)
+    yy, xx = np.mgrid[:h, :w]
+    radius = np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)
+    truth = (radius <= 1).astype(np.uint8)
+    image = np.where(truth[..., None] > 0, [200, 60, 50], [40, 40, 45]).astype(np.float32)
+    image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    offset = (radius - 1) * min(ry, rx)  # ~ px outside the true edge
+    prob = 1 / (1 + np.exp((offset - 3.0) / 1.5))  # the network's edge: 3 px too far out
+    return image, prob.astype(np.float32), truth
+
+
+def test_features_cover_the_band_only():
+    image, prob, _ = _angle(0)
+    band, features = band_features(image, prob, band_px=4)
+    assert features.shape == (int(band.sum()), FEATURE_COUNT)
+    assert np.isfinite(features).all()
+    assert not band[0, 0] and band.sum() < band.size / 3
+    empty, none = band_features(image, np.zeros_like(prob), band_px=4)
+    assert not empty.any() and none.shape == (0, FEATURE_COUNT)
+    with pytest.raises(ValueError, match="differ"):
+        band_features(image[:10], prob, band_px=4)
+
+
+def test_learned_on_one_angle_the_edge_of_another_comes_back():
+    settings = EdgeSettings(epochs=20)
+    image, prob, truth = _angle(1)
+    band, features = band_features(image, prob, settings.band_px)
+    classifier = fit_edge_classifier(features, truth[band], settings)
+    other, other_prob, other_truth = _angle(2)
+    before = dice(other_prob > 0.5, other_truth)
+    after = dice(classifier.refine(other, other_prob) > 0.5, other_truth)
+    assert before < 0.95  # the shifted edge is clearly wrong...
+    assert after > before + 0.5 * (1 - before)  # ...and the classifier fixes most of it
+    refined = classifier.refine(other, other_prob)
+    far = ~band_features(other, other_prob, settings.band_px)[0]
+    assert np.array_equal(refined[far], other_prob[far])  # outside the band: untouched
+
+
+def test_fit_refuses_labels_of_one_side():
+    with pytest.raises(ValueError, match="all car or all background"):
+        fit_edge_classifier(np.zeros((10, FEATURE_COUNT)), np.ones(10))
+    with pytest.raises(ValueError, match="do not match"):
+        fit_edge_classifier(np.zeros((10, 3)), np.ones(10))
+
+
+def test_saved_and_loaded_it_predicts_the_same(tmp_path):
+    image, prob, truth = _angle(3)
+    band, features = band_features(image, prob, 6.0)
+    classifier = fit_edge_classifier(features, truth[band], EdgeSettings(epochs=2))
+    path = tmp_path / "edge.npz"
+    classifier.save(path)
+    loaded = EdgeClassifier.load(path)
+    assert np.allclose(loaded.probability(features), classifier.probability(features))
+    assert loaded.band_px == classifier.band_px and loaded.blend == classifier.blend
+
+
+def test_a_bad_file_is_named(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not numpy")
+    with pytest.raises(EdgeClassifierError, match=r"junk\.npz: not an edge classifier"):
+        EdgeClassifier.load(junk)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, format=np.array(1), mean=np.zeros(FEATURE_COUNT))
+    with pytest.raises(EdgeClassifierError, match=r"partial\.npz: no 'scale' array"):
+        EdgeClassifier.load(partial)
+    image, prob, truth = _angle(4)
+    band, features = band_features(image, prob, 6.0)
+    good = fit_edge_classifier(features, truth[band], EdgeSettings(epochs=1))
+    wrong = tmp_path / "wrong.npz"
+    good.save(wrong)
+    data = dict(np.load(wrong))
+    data["w1"] = data["w1"][:5]
+    np.savez(wrong, **data)
+    with pytest.raises(EdgeClassifierError, match=r"wrong\.npz: array shapes"):
+        EdgeClassifier.load(wrong)
