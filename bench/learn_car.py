@@ -108,7 +108,7 @@ def main() -> int:
     parser.add_argument(
         "--settings",
         default="{}",
-        help="LearnCarSettings fields to try, as JSON (e.g. '{\"learning_rate\": 3e-4}'); "
+        help="LearnCarSettings fields to try, as JSON (e.g. '{\"blend\": 0.7}'); "
         "choose them on training cars (--car-ids), never on the validation cars",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print each phase's start")

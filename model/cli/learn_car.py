@@ -1,9 +1,10 @@
 """`carvana finetune FOLDER --car CAR` (learn this car) and `--forget-car CAR`.
 
 The same workflow as the window's Model → Learn this car (``model.workflows.learn_car``):
-the car's reviewed angles adapt the current model to that car, the result is stored as a
-per-car version and becomes that car's model only, and the car's unedited images are
-re-masked with it. ``--forget-car`` puts the general model's masks back.
+the current model learns that car's edge from its reviewed angles (an edge classifier
+beside the network), the result is stored as a per-car version and becomes that car's
+model only, and the car's unedited images are re-masked with it. ``--forget-car`` puts
+the general model's masks back.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from model.cli.main import CliError
 from model.cli.network import INTERRUPTED, cooperative_interrupt, resolve_model
 from model.store.versions import ModelStore, user_models_dir
 from model.workflows.annotation_folder import AnnotationFolder, open_annotation_folder
-from model.workflows.finetune_events import Batch, FinetuneEvent, Phase, Remasked
+from model.workflows.finetune_events import FinetuneEvent, Phase, Remasked
 
 
 def _folder(args: argparse.Namespace) -> AnnotationFolder:
@@ -31,7 +32,7 @@ def _folder(args: argparse.Namespace) -> AnnotationFolder:
 
 
 class _Printer:
-    """A bar per stage (training batches, re-masked images) on stderr, lines on stdout."""
+    """A bar for the re-masked images on stderr, a line per phase on stdout."""
 
     def __init__(self) -> None:
         self.bar: tqdm | None = None
@@ -48,8 +49,6 @@ class _Printer:
         if isinstance(event, Phase):
             self.close()
             print(f"{event.message}…")
-        elif isinstance(event, Batch):
-            self._bar(event.epochs * event.batches, "learn", "batch").update(1)
         elif isinstance(event, Remasked):
             self._bar(event.total, "re-mask", "image").update(1)
 
@@ -119,7 +118,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--car",
         metavar="CAR_ID",
-        help="learn this car: adapt the model to CAR_ID from its reviewed angles (at least 2), "
+        help="learn this car: learn CAR_ID's edge from its reviewed angles (at least 2), "
         "make it that car's model only, and re-mask the car's unedited images",
     )
     p.add_argument(
