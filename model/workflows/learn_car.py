@@ -59,7 +59,7 @@ MIN_REVIEWED = 2
 class LearnCarSettings:
     """How a car's edge is learned (chosen on training cars, see MODEL_CARD.md)."""
 
-    band_px: float = 6.0  # the band re-decided: pixels this close to the mask's edge
+    band_px: float = 16.0  # the band re-decided (EdgeSettings says why 16 px)
     hidden: int = 32  # the classifier's hidden units
     epochs: int = 8
     learning_rate: float = 1e-3

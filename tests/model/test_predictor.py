@@ -124,10 +124,11 @@ def test_a_cars_edge_classifier_is_loaded_and_applied_on_both_paths(tiny_model, 
 
     image = _image(96, 144, seed=3)
     plain = Predictor(DiscEngine()).predict(image)
-    band, rows = band_features(image, plain.prob, 6.0)
+    settings = EdgeSettings(epochs=1, band_px=6.0)
+    band, rows = band_features(image, plain.prob, settings.band_px)
     assert 0 < band.sum() < band.size / 2
     labels = np.arange(len(rows)) % 2  # any labels: the classifier must change the band
-    classifier = fit_edge_classifier(rows, labels, EdgeSettings(epochs=1))
+    classifier = fit_edge_classifier(rows, labels, settings)
     copy = tmp_path / "car.keras"
     copy.write_bytes(tiny_model.read_bytes())
     classifier.save(tmp_path / FILE_NAME)
