@@ -135,6 +135,8 @@ def score_model(
             masks = {}
             for tta, small in variants.items():
                 prob = from_model_output(small, truth.shape)
+                if predictor.edges is not None:  # a car's own version scores as it masks
+                    prob = predictor.edges.refine(image, np.clip(prob, 0, 1), predictor.threshold)
                 for t in all_t:
                     result.scores[(tta, t)][record.image_id] = dice(prob > t, truth)
                 if on_image is not None:

@@ -167,7 +167,6 @@ class MaskSequence(keras.utils.PyDataset):
         seed: int = 0,
         cache: bool = True,
         workers: int = 2,
-        repeats: int = 1,
         **kwargs,
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
@@ -183,19 +182,16 @@ class MaskSequence(keras.utils.PyDataset):
         self._lock = threading.Lock()
         self._seed = seed
         self._epoch = 0
-        # Each pair `repeats` times per epoch (few images, many steps; decoded once).
-        self.repeats = max(1, int(repeats))
-        self._order = np.arange(len(self.pairs) * self.repeats) % len(self.pairs)
+        self._order = np.arange(len(self.pairs))
         self._reshuffle()
 
     def _reshuffle(self) -> None:
         if self.shuffle:
-            n = len(self.pairs) * self.repeats
-            order = np.random.default_rng((self._seed, self._epoch)).permutation(n)
-            self._order = order % len(self.pairs)
+            n = len(self.pairs)
+            self._order = np.random.default_rng((self._seed, self._epoch)).permutation(n)
 
     def __len__(self) -> int:
-        return -(-len(self.pairs) * self.repeats // self.batch_size)
+        return -(-len(self.pairs) // self.batch_size)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         cached = self._cache.get(index)

@@ -44,13 +44,6 @@ class TrainConfig:
     loss: str = "bce-dice"  # a key of model.nn.losses.LOSSES
     tensorboard: bool = True
     distribute: bool = False  # data parallel over all devices (MirroredStrategy/DataParallel)
-    # Few-shot adaptation ("Learn this car"): which layers train ("all", "decoder": dec* and
-    # the classifier, "bn": BatchNorm only), BatchNorm frozen in inference mode (no batch
-    # statistics of 2 images of one car, no precise-BN pass), and each pair seen `repeats`
-    # times per epoch (one epoch = one checkpoint write, however many steps).
-    trainable: str = "all"
-    freeze_bn: bool = False
-    repeats: int = 1
 
     @property
     def input_size(self) -> tuple[int, int]:

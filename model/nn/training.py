@@ -180,30 +180,8 @@ def _prepare_model(config: TrainConfig, state: dict | None) -> tuple[keras.Model
             model = build_segnet(h, w, config.width_multiplier)
             if config.init_weights is not None:
                 _transfer_weights(Path(config.init_weights), model)
-    set_trainable(model, config.trainable, config.freeze_bn)  # before compile: it counts
     compile_model(model, config.learning_rate, config.loss)
     return model, _fresh_state(config)
-
-
-TRAINABLE = ("all", "decoder", "bn")
-
-
-def set_trainable(model: keras.Model, which: str = "all", freeze_bn: bool = False) -> None:
-    """Which layers learn. ``decoder``: the ``dec*`` layers and the classifier (the encoder
-    keeps the general features); ``bn``: BatchNorm scale/offset only. ``freeze_bn``: every
-    BatchNorm layer frozen, which in Keras 3 also runs it in inference mode (the moving
-    statistics stay those of the whole training set, not of one car's batch of 2)."""
-    if which not in TRAINABLE:
-        raise ValueError(f"unknown trainable {which!r}: choose one of {', '.join(TRAINABLE)}")
-    for layer in model.layers:
-        is_bn = isinstance(layer, keras.layers.BatchNormalization)
-        if which == "decoder":
-            on = layer.name.startswith("dec") or layer.name == "mask"
-        elif which == "bn":
-            on = is_bn
-        else:
-            on = True
-        layer.trainable = on and not (freeze_bn and is_bn)
 
 
 def train(
@@ -230,7 +208,6 @@ def train(
             seed=config.seed,
             cache=config.cache,
             workers=config.workers,
-            repeats=config.repeats,
         )
         val_seq = None
         if config.val_pairs:
@@ -248,8 +225,6 @@ def train(
         # Precise BN must run before validation and before the checkpoints are written.
         recalibrate = _RecalibrateUnlessCancelled(train_seq, progress)
         callbacks: list[keras.callbacks.Callback] = [progress, recalibrate, checkpoints]
-        if config.freeze_bn:  # frozen BatchNorm keeps its statistics: nothing to recalibrate
-            callbacks.remove(recalibrate)
         if config.tensorboard and backend_name() == "tensorflow":
             callbacks.append(
                 keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch")
@@ -267,8 +242,7 @@ def train(
     best = out / BEST_NAME
     if progress.cancelled and not best.exists():
         # Cancelled inside the first epoch: keep what was learned rather than nothing.
-        if not config.freeze_bn:
-            recalibrate_batchnorm(model, train_seq)
+        recalibrate_batchnorm(model, train_seq)
         save_model_atomic(model, best)
     result = TrainResult(
         model_path=best if best.exists() else None,

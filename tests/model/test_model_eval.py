@@ -9,6 +9,7 @@ import pytest
 
 from model.cli.main import main
 from model.data.dataset import scan_folder
+from model.data.masks import read_image
 from model.nn.evaluation import ModelScore, score_model, training_car_records, validation_records
 from model.nn.predictor import Predictor
 from tiny_carvana import make_image_folder, save_tiny_model
@@ -22,6 +23,7 @@ class _Oracle(Predictor):
         self.input_size = input_size
         self.name = "oracle"
         self.meta = {}
+        self.edges = None
         self._queue: list[np.ndarray] = []
 
     def predict_probabilities(self, batch, tta=False):
@@ -67,6 +69,30 @@ def test_plain_and_tta_variants_score_a_perfect_and_a_mirrored_guess(tmp_path):
     assert score.mean(True, 0.5) < 0.5  # ... but not the model's own 0.5
     assert score.best_threshold(True) == 0.25
     assert score.worst(False, n=1)[0][0] == record.image_id
+
+
+def test_a_cars_version_is_scored_with_its_edge_classifier(tmp_path):
+    """score-model on a Learn-this-car version scores the masks it makes, not the bare
+    network's."""
+    from model.data.masks import read_mask
+    from model.kaggle.metrics import dice
+    from model.nn.edge_classifier import EdgeSettings, fit_edge_classifier
+    from model.nn.edge_features import band_features
+    from tiny_carvana import DiscEngine
+
+    train, _ = make_image_folder(tmp_path, cars=1, angles=1)
+    record = scan_folder(train).images[0]
+    image, truth = read_image(record.path), read_mask(record.mask_path)
+    bare = Predictor(DiscEngine())
+    band, rows = band_features(image, bare.predict(image).prob, 6.0)
+    edges = fit_edge_classifier(rows, truth[band], EdgeSettings(band_px=6.0, epochs=3))
+    car = Predictor(DiscEngine(), edges=edges)
+    for predictor in (bare, car):
+        score = score_model(predictor, [record], thresholds=(0.5,))
+        for tta in (False, True):
+            expected = dice(predictor.predict(image, tta=tta).mask, truth)
+            assert score.mean(tta, 0.5) == pytest.approx(expected, abs=1e-6)
+    assert score_model(car, [record]).mean(True) != score_model(bare, [record]).mean(True)
 
 
 @pytest.mark.slow  # minutes of the everyday suite on a 2-core CPU: run by .ci/run
