@@ -6,11 +6,12 @@ a few, the model can learn that very car (paint, wheels, shadow). What it learns
 the network's edge goes wrong on this car: an edge classifier (``model.nn.edge_classifier``)
 trained on the band along the edge of the reviewed angles, which then re-decides that band
 on the car's other angles at full resolution. Chosen over fine-tuning the network on the
-reviewed images (the first version of this action): on cars the default model never saw,
-k = 4 reviewed angles took 14 % of the error off the others, against 6.5 % for
-fine-tuning, in about 20 s instead of 130 s on a 2-core CPU (MODEL_CARD.md, "Learn this
-car"). The one workflow behind Model → Learn this car (Ctrl+L, in a child process),
-``carvana finetune FOLDER --car CAR`` and ``bench/learn_car.py``:
+reviewed images (the first version of this action): with k = 4 reviewed angles it took
+14.6 % of the error off the other angles of 10 cars the default model never saw (8.3 % on
+the validation cars), against 6.5 % for fine-tuning, in about 23 s instead of 130 s per
+car on a 2-core CPU (MODEL_CARD.md, "Learn this car"). The one workflow behind Model →
+Learn this car (Ctrl+L, in a child process), ``carvana finetune FOLDER --car CAR`` and
+``bench/learn_car.py``:
 
 1. the base (general) model masks the car's reviewed angles (``lifecycle.may_train``; at
    least ``MIN_REVIEWED``); their edge bands, labelled by the reviewed masks, train the
