@@ -55,6 +55,19 @@ def test_add_copies_with_meta_and_numbers_versions(tmp_path, no_shipped):
     assert store.versions()[1].meta["parent"] == first.version
 
 
+def test_a_version_may_hold_files_beside_its_model(tmp_path, no_shipped):
+    """Learn this car's version: the base network and the car's edge classifier."""
+    store = ModelStore(tmp_path / "models")
+    model, extra = _fake_model(tmp_path / "m.keras", b"net"), _fake_model(tmp_path / "e", b"edge")
+    info = store.add(model, {"kind": "car"}, "car-x", extra_files={"edge_classifier.npz": extra})
+    assert (info.path.parent / "edge_classifier.npz").read_bytes() == b"edge"
+    for bad in ("../escape.npz", "model.json", "sub/file.npz"):
+        with pytest.raises(ModelStoreError, match="not a file name a version may hold"):
+            store.add(model, {}, "bad", extra_files={bad: extra})
+    assert [v.version for v in store.versions()] == [info.version]  # nothing half-added
+    assert not list(store.root.glob(".adding-*"))
+
+
 def test_current_is_a_pointer_not_a_copy(tmp_path, no_shipped):
     store = ModelStore(tmp_path)
     a = store.add(_fake_model(tmp_path / "a.keras"), {})
