@@ -22,6 +22,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from model.edits.mask_ops import box_slices, clip_box, window_box
+
 PROFILE_STEPS = (-4, -2, -1, 1, 2, 4)  # px along the normal to the edge (positive: inward)
 CONTEXT_SIGMAS = (3.0, 8.0)
 MARGIN = 28  # px of context around the band (3 x the widest blur, plus the profile)
@@ -38,21 +40,6 @@ def edge_band(mask: np.ndarray, band_px: float) -> tuple[np.ndarray, np.ndarray]
     return np.abs(signed) <= band_px, signed
 
 
-def band_box(band: np.ndarray, margin: int = MARGIN) -> tuple[int, int, int, int] | None:
-    """The band's bounding box grown by ``margin`` (clipped), or None for an empty band."""
-    ys = np.flatnonzero(band.any(axis=1))
-    xs = np.flatnonzero(band.any(axis=0))
-    if ys.size == 0:
-        return None
-    h, w = band.shape
-    return (
-        max(0, int(ys[0]) - margin),
-        max(0, int(xs[0]) - margin),
-        min(h, int(ys[-1]) + margin + 1),
-        min(w, int(xs[-1]) + margin + 1),
-    )
-
-
 def band_features(
     image: np.ndarray, prob: np.ndarray, band_px: float, threshold: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -65,10 +52,10 @@ def band_features(
     if not mask.any() or mask.all():
         return full_band, np.zeros((0, FEATURE_COUNT), np.float32)
     band, signed = edge_band(mask, band_px)
-    box = band_box(band)
+    y0, x0, y1, x1 = window_box(band, (0, 0))  # the band is not empty: the mask has an edge
+    box = clip_box((y0 - MARGIN, x0 - MARGIN, y1 + MARGIN, x1 + MARGIN), band.shape)
     assert box is not None
-    y0, x0, y1, x1 = box
-    crop = (slice(y0, y1), slice(x0, x1))
+    crop = box_slices(box)
     features = _crop_features(image[crop], prob[crop], mask[crop], signed[crop], band[crop])
     full_band[crop] = band[crop]
     return full_band, features

@@ -60,13 +60,14 @@ MIN_REVIEWED = 2
 class LearnCarSettings:
     """How a car's edge is learned (chosen on training cars, see MODEL_CARD.md)."""
 
-    band_px: float = 16.0  # the band re-decided (EdgeSettings says why 16 px)
-    hidden: int = 32  # the classifier's hidden units
-    epochs: int = 8
-    learning_rate: float = 1e-3
-    blend: float = 0.5  # weight of the classifier against the network's probability
+    # the classifier's own settings, defaults from EdgeSettings (which says why)
+    band_px: float = EdgeSettings.band_px
+    hidden: int = EdgeSettings.hidden
+    epochs: int = EdgeSettings.epochs
+    learning_rate: float = EdgeSettings.learning_rate
+    blend: float = EdgeSettings.blend
+    seed: int = EdgeSettings.seed
     tta: bool = True  # the network's probabilities with flip TTA (learning and re-masking)
-    seed: int = 0
     engine: str | None = None  # the network's engine (model.nn.engines; None: auto)
 
     def edge_settings(self) -> EdgeSettings:
@@ -134,30 +135,28 @@ def learn_edges(
 ) -> EdgeClassifier | None:
     """Train the car's edge classifier on the band of the network's masks of the
     ``reviewed`` records (``mask_path``: the reviewed mask). None when stopped."""
-    masks = {Path(r.path): r.mask_path for r in reviewed}
     features, labels = [], []
-    for done, (path, prediction) in enumerate(
-        predictor.predict_paths(list(masks), tta=settings.tta), 1
-    ):
+    for done, record in enumerate(reviewed, 1):
         if should_stop():
             return None
-        image = read_image(path)
-        truth = read_mask(masks[Path(path)])
+        image = read_image(record.path)  # read once: the network and the features use it
+        truth = read_mask(record.mask_path)
         if truth.shape != image.shape[:2]:
             raise ValueError(
-                f"{masks[Path(path)]}: mask {truth.shape} does not match image "
-                f"{path} {image.shape[:2]}"
+                f"{record.mask_path}: mask {truth.shape} does not match image "
+                f"{record.path} {image.shape[:2]}"
             )
-        band, rows = band_features(image, prediction.prob, settings.band_px, predictor.threshold)
+        prob = predictor.predict(image, tta=settings.tta).prob
+        band, rows = band_features(image, prob, settings.band_px, predictor.threshold)
         features.append(rows)
         labels.append(truth[band] > 0)
-        emit(Phase("learning", f"read the edge of {done} of {len(masks)} reviewed angles"))
+        emit(Phase("learning", f"read the edge of {done} of {len(reviewed)} reviewed angles"))
     if should_stop():
         return None
     pixels = sum(map(len, labels))
     if not pixels:
         raise ValueError(
-            f"the model's masks of the {len(masks)} reviewed angles have no edge to learn "
+            f"the model's masks of the {len(reviewed)} reviewed angles have no edge to learn "
             "from (it sees no car in them)"
         )
     emit(Phase("learning", f"learning the car's edge from {pixels} pixels"))
