@@ -115,6 +115,7 @@ class _ShiftedTruth(Predictor):
         self.threshold = 0.5
         self.input_size = input_size
         self.name = "shifted-truth"
+        self.edges = None  # the general model: no car edge classifier
         self.meta = {"data": {"val_cars": sorted({r.car_id for r in records})}}
         self.engine = SimpleNamespace(name="test")
         self._answers = []
