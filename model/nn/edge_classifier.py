@@ -10,7 +10,10 @@ off the car's 12 other angles on 6 of them, none worse (a 16 px band: 17 %), aga
 6.5 % for 24 image-steps of fine-tuning the whole network, in a tenth of the time. A
 gradient-boosted tree ensemble scored the same (14.1 %), a logistic regression less
 (10.8 %); the classifier alone, without the average with the network, made 2 of 6 cars
-worse.
+worse. The band's averaged probability is then smoothed (a Gaussian of ``smooth_sigma``
+px, inside the band only): the classifier decides each pixel alone, and its lone wrong
+pixels and ragged runs cost Dice; on the 10 tuning cars (16 px band, k = 4) sigma 0.7 / 1
+/ 1.5 / 2.5 px took 15.4 / 15.3 / 15.0 / 14.2 % of the error off, against 14.6 % without.
 
 Pure numpy (trained with Adam in a few seconds); stored as an ``.npz`` of arrays, loaded
 without pickle, beside the model file of the car's version in the model store.
@@ -22,8 +25,10 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from model.edits.mask_ops import box_slices, clip_box, window_box
 from model.nn.edge_features import FEATURE_COUNT, band_features
 
 FILE_NAME = "edge_classifier.npz"
@@ -48,6 +53,7 @@ class EdgeSettings:
     learning_rate: float = 1e-3
     l2: float = 1e-3
     blend: float = 0.5  # weight of the classifier against the network's probability
+    smooth_sigma: float = 1.0  # px: the band's averaged probability is smoothed this much
     seed: int = 0
 
 
@@ -61,6 +67,7 @@ class EdgeClassifier:
     b2: float
     band_px: float
     blend: float
+    smooth_sigma: float = 0.0  # files saved before the smoothing was added load with none
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """P(car) for each row of ``features`` (n, FEATURE_COUNT)."""
@@ -74,6 +81,8 @@ class EdgeClassifier:
         if len(features):
             mine = self.probability(features)
             out[band] = self.blend * mine + (1 - self.blend) * out[band]
+            if self.smooth_sigma > 0:
+                _smooth_band(out, band, self.smooth_sigma)
         return out
 
     def save(self, path: Path) -> None:
@@ -89,6 +98,7 @@ class EdgeClassifier:
             b2=np.array(self.b2),
             band_px=np.array(self.band_px),
             blend=np.array(self.blend),
+            smooth_sigma=np.array(self.smooth_sigma),
         )
         Path(path).write_bytes(buffer.getvalue())
 
@@ -112,6 +122,7 @@ class EdgeClassifier:
                 b2=float(arrays["b2"]),
                 band_px=float(arrays["band_px"]),
                 blend=float(arrays["blend"]),
+                smooth_sigma=float(arrays.get("smooth_sigma", 0.0)),
             )
         except KeyError as exc:
             raise EdgeClassifierError(f"{path}: no {exc.args[0]!r} array") from None
@@ -122,6 +133,19 @@ class EdgeClassifier:
         if shapes != expected:
             raise EdgeClassifierError(f"{path}: array shapes {shapes}, expected {expected}")
         return made
+
+
+def _smooth_band(prob: np.ndarray, band: np.ndarray, sigma: float) -> None:
+    """Replace ``prob`` inside ``band`` by its Gaussian blur, worked out in the band's box
+    (plus the blur's reach) rather than the whole photo. In place."""
+    reach = int(np.ceil(4 * sigma))
+    y0, x0, y1, x1 = window_box(band, (0, 0))
+    box = clip_box((y0 - reach, x0 - reach, y1 + reach, x1 + reach), prob.shape)
+    assert box is not None
+    sl = box_slices(box)
+    local = prob[sl]  # a view
+    blurred = cv2.GaussianBlur(local, (0, 0), sigma)
+    local[band[sl]] = blurred[band[sl]]
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -157,7 +181,15 @@ def fit_edge_classifier(
     _adam(params, x, y, settings, rng)
     w1, b1, w2, b2 = params
     return EdgeClassifier(
-        mean, scale, w1, b1, w2, float(b2[0]), float(settings.band_px), float(settings.blend)
+        mean,
+        scale,
+        w1,
+        b1,
+        w2,
+        float(b2[0]),
+        float(settings.band_px),
+        float(settings.blend),
+        float(settings.smooth_sigma),
     )
 
 

@@ -7,8 +7,8 @@ the network's edge goes wrong on this car: an edge classifier (``model.nn.edge_c
 trained on the band along the edge of the reviewed angles, which then re-decides that band
 on the car's other angles at full resolution. Chosen over fine-tuning the network on the
 reviewed images (the first version of this action): with k = 4 reviewed angles it took
-14.6 % of the error off the other angles of 10 cars the default model never saw (8.3 % on
-the validation cars), against 6.5 % for fine-tuning, in about 23 s instead of 130 s per
+15.3 % of the error off the other angles of 10 cars the default model never saw (9.0 % on
+the validation cars), against 6.5 % for fine-tuning, in about 21 s instead of 130 s per
 car on a 2-core CPU (MODEL_CARD.md, "Learn this car"). The one workflow behind Model →
 Learn this car (Ctrl+L, in a child process), ``carvana finetune FOLDER --car CAR`` and
 ``bench/learn_car.py``:
@@ -66,6 +66,7 @@ class LearnCarSettings:
     epochs: int = EdgeSettings.epochs
     learning_rate: float = EdgeSettings.learning_rate
     blend: float = EdgeSettings.blend
+    smooth_sigma: float = EdgeSettings.smooth_sigma
     seed: int = EdgeSettings.seed
     tta: bool = True  # the network's probabilities with flip TTA (learning and re-masking)
     engine: str | None = None  # the network's engine (model.nn.engines; None: auto)
@@ -77,6 +78,7 @@ class LearnCarSettings:
             epochs=self.epochs,
             learning_rate=self.learning_rate,
             blend=self.blend,
+            smooth_sigma=self.smooth_sigma,
             seed=self.seed,
         )
 

@@ -8,6 +8,9 @@ car. Learned on one angle, the classifier must pull the edge back on another.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import cv2
 import numpy as np
 import pytest
 
@@ -79,6 +82,31 @@ def test_saved_and_loaded_it_predicts_the_same(tmp_path):
     loaded = EdgeClassifier.load(path)
     assert np.allclose(loaded.probability(features), classifier.probability(features))
     assert loaded.band_px == classifier.band_px and loaded.blend == classifier.blend
+    assert loaded.smooth_sigma == classifier.smooth_sigma == EdgeSettings().smooth_sigma > 0
+    data = dict(np.load(path))  # a file saved before the smoothing was added...
+    del data["smooth_sigma"]
+    np.savez(path, **data)
+    assert EdgeClassifier.load(path).smooth_sigma == 0.0  # ...loads as it was learned
+
+
+def test_a_lone_wrong_pixel_of_the_classifier_is_smoothed_away(monkeypatch):
+    """The classifier decides each pixel alone; the band's probability is smoothed so a
+    lone pixel it gets wrong does not flip, and nothing outside the band changes."""
+    image, prob, truth = _angle(5)
+    settings = EdgeSettings(epochs=1, band_px=6.0)
+    band, features = band_features(image, prob, settings.band_px)
+    classifier = replace(fit_edge_classifier(features, truth[band], settings), blend=1.0)
+    inside = cv2.distanceTransform(truth, cv2.DIST_L2, 5) * band  # the car's band pixels
+    lone = np.unravel_index(int(np.argmax(inside)), band.shape)  # the deepest of them
+    answer = truth[band].astype(np.float32)  # right everywhere but at the lone pixel
+    answer[np.flatnonzero(band) == np.ravel_multi_index(lone, band.shape)] = 0
+    monkeypatch.setattr(EdgeClassifier, "probability", lambda self, f: answer)
+    raw = replace(classifier, smooth_sigma=0.0).refine(image, prob)
+    smooth = classifier.refine(image, prob)
+    assert raw[lone] == 0 and smooth[lone] > 0.5  # the lone pixel stays car
+    assert np.array_equal(smooth[~band], prob[~band])  # outside the band: untouched
+    whole = cv2.GaussianBlur(raw, (0, 0), classifier.smooth_sigma)  # over the whole photo
+    assert np.allclose(smooth[band], whole[band], atol=1e-6)  # the band's box is enough
 
 
 def test_a_bad_file_is_named(tmp_path):
