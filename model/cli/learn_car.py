@@ -87,8 +87,8 @@ def cmd_learn_car(args: argparse.Namespace) -> int:
         printer.close()
         folder.store.close()
     print(outcome.message)
-    if outcome.version is None:
-        return INTERRUPTED
+    if outcome.version is None:  # cancelled, or what was learned would not help
+        return INTERRUPTED if outcome.cancelled else 0
     print(f"model {outcome.version.version}: {outcome.version.path} ({outcome.seconds:.1f} s)")
     print(
         f"  car {args.car} only; undo with: carvana finetune {args.folder} --forget-car {args.car}"

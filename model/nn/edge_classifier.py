@@ -77,6 +77,10 @@ class EdgeClassifier:
     def refine(self, image: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """The network's full-resolution ``prob`` with its edge band re-decided."""
         band, features = band_features(image, prob, self.band_px, threshold)
+        return self.refine_band(prob, band, features)
+
+    def refine_band(self, prob: np.ndarray, band: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """``refine`` given the band and its features (``band_features``) already worked out."""
         out = np.array(prob, dtype=np.float32, copy=True)
         if len(features):
             mine = self.probability(features)

@@ -47,7 +47,7 @@ FAKE_CHILD = textwrap.dedent(
 
     def learn_edges(predictor, reviewed, settings, emit, stop):
         emit(Phase("learning", f"learning from {len(reviewed)} reviewed angles"))
-        return Edges()
+        return lc.LearnedEdge(Edges(), wrong_network=2, wrong_learned=1)
 
 
     class Truth:

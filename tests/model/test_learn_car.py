@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 
 from model.cli.main import main
+from model.data.dataset import scan_folder
 from model.data.masks import read_mask
 from model.edits.car_models import CarModels, forget_car
 from model.edits.lifecycle import MaskState
 from model.edits.project_store import ProjectStore
 from model.nn.predictor import Predictor
 from model.store.versions import ModelStore, read_model_meta
-from model.workflows.learn_car import LearnCarSettings
+from model.workflows.learn_car import LearnCarSettings, learn_car, spread
 from tiny_carvana import car_id, make_image_folder, save_red_detector
 
 CAR, OTHER = car_id(1), car_id(2)
@@ -158,3 +159,40 @@ def test_learning_a_car_twice_keeps_the_general_masks_to_restore(setup):
         image_id = f"{CAR}_{a:02d}"
         assert project.record(image_id).auto_version == base.version
         assert np.array_equal(project.load_shown_mask(image_id), general[image_id])
+
+
+def test_what_does_not_help_its_own_reviewed_angles_is_not_stored(setup, capsys):
+    """Two reviewed angles that disagree (the general model's edge is 3 px right of one
+    and 3 px left of the other): learned from either, the other gets worse, so nothing is
+    stored and the car keeps its masks."""
+    train, store, base, project, truth, general = setup
+    _review(project, f"{CAR}_01", truth[f"{CAR}_01"])
+    _review(project, f"{CAR}_02", np.roll(truth[f"{CAR}_02"], 6, axis=1))
+    assert main(_args(train, store, "--car", CAR)) == 0  # a finished run, not a failure
+    out = capsys.readouterr().out
+    assert f"car {CAR}'s own edge would not help" in out and "nothing stored" in out
+    assert [v.version for v in store.versions()] == [base.version]
+    assert CarModels(project.root).all() == {}
+    project.refresh()
+    for a in (3, 4):
+        image_id = f"{CAR}_{a:02d}"
+        assert project.record(image_id).auto_version == base.version
+        assert np.array_equal(project.load_shown_mask(image_id), general[image_id])
+    # the check off (LearnCarSettings.check_held_out): the same angles are learned from
+    outcome = learn_car(
+        project,
+        scan_folder(train).images,
+        CAR,
+        store,
+        base,
+        LearnCarSettings(check_held_out=False),
+    )
+    assert outcome.version is not None and not outcome.cancelled
+
+
+@pytest.mark.parametrize(
+    ("n", "most", "picked"),
+    [(2, 4, [0, 1]), (4, 4, [0, 1, 2, 3]), (8, 4, [0, 2, 4, 6]), (5, 4, [0, 1, 2, 4])],
+)
+def test_held_out_angles_are_spread_around_the_turntable(n, most, picked):
+    assert spread(n, most) == picked
