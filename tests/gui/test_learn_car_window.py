@@ -243,3 +243,33 @@ def test_the_batch_panel_masks_a_learned_car_with_its_own_model(learn_setup, qtb
     ]
     assert groups[1].model_path == store.get(car_version.version).path
     assert {p.stem for p in groups[1].paths} == {f"{OTHER}_{a:02d}" for a in range(1, 5)}
+
+
+def test_a_car_edge_that_would_not_help_is_not_stored_and_the_masks_stay(
+    learn_setup, qtbot, tmp_path
+):
+    """The held-out check says no: the status bar says why, nothing is stored, no mask
+    changes, and the car keeps the general model."""
+    window, store, base, _, general, _ = learn_setup
+    script = tmp_path / "fake_learn_child_no_help.py"
+    script.write_text(FAKE_CHILD.replace("wrong_learned=1", "wrong_learned=3"))
+    flow = window.learn_car
+    for _ in range(2):
+        _review_open_image(qtbot, window)
+        window.action("next_image").trigger()
+    qtbot.waitUntil(flow.learn_action.isEnabled)
+    flow.child_command = [sys.executable, str(script)]
+    with qtbot.waitSignal(flow.learned, timeout=30_000) as done:
+        flow.learn_action.trigger()
+    finished = done.args[0]
+    assert finished is not None and not finished.stored
+    assert CarModels(window.session.project.root).all() == {} and flow.models == {}
+    assert [v.version for v in store.versions()] == [base.version]
+    for a in (3, 4):
+        image_id = f"{CAR}_{a:02d}"
+        assert window.session.record_of(image_id).auto_version == base.version
+        assert np.array_equal(window.session.project.load_shown_mask(image_id), general[image_id])
+    assert window.automask.model_for(f"{CAR}_04").name == base.version
+    shown = window.status.bar.currentMessage()
+    assert shown.startswith(f"Learn car {CAR}: car {CAR}'s own edge would not help"), shown
+    assert "3 edge pixels of the reviewed angles wrong against 2" in shown
