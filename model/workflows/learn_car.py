@@ -235,9 +235,7 @@ def _held_out_errors(
         rest_labels = np.concatenate([labels[j] for j in rest])
         if not len(truth) or not len(rest_labels) or rest_labels.min() == rest_labels.max():
             continue  # nothing to check, or the others alone have nothing to learn from
-        others = fit_edge_classifier(
-            np.concatenate([features[j] for j in rest]), rest_labels, edge
-        )
+        others = fit_edge_classifier(np.concatenate([features[j] for j in rest]), rest_labels, edge)
         prob, band = probs[i], bands[i]
         refined = others.refine_band(prob, band, features[i])[band]
         wrong_network += int(((prob[band] > threshold) != truth).sum())
