@@ -15,7 +15,12 @@ the nearest pixel of the side it asks for, as a brush dab of exactly that size w
 (measured on 64 images of 4 non-validation cars: 17 % instead of 11 % reach Dice 0.997).
 Along the mask's edge the click reaches twice as far (``edge_reach``), but only within a
 band as thick as half the click's depth: the wrong regions left are mostly long slivers
-along the edge, of which a round reach fixed a third per click. Where the model is sure
+along the edge, of which a round reach fixed a third per click. Beyond the click's round
+reach that band keeps only the pixels that look like the clicked spot rather than the
+strip of the wrong side just beyond the band (``edge_colour_ratio``): by the
+probabilities alone the click ran on past a sliver's end into shadow or backdrop the
+model hesitated over (592 images of 37 added cars, none a validation car: NoC@0.995
+4.50 -> 4.49, reach 0.995 93.1 -> 93.6 %, reach 0.997 36.5 -> 37.8 %). Where the model is sure
 the clicked pixel is the other side, its shifted contour spills over what lies around the
 error (a wheel's spokes around the gap between them, the roof under a roof-rack gap), so
 there the click keeps only what looks like the clicked spot (``_like_the_click``), and
@@ -67,6 +72,10 @@ class SmartParams:
     edge_reach: int = 60
     edge_band_scale: float = 0.5
     edge_band_min: float = 1.0
+    # ...where it looks like the clicked spot: beyond the click's round reach, a band pixel
+    # whose Lab distance to the click's colour, times this, is at most its distance to
+    # the colour of the wrong side's strip just beyond the band (0: no colour gate)
+    edge_colour_ratio: float = 0.5
     # Where the model is sure the clicked pixel is the other side (the clicked side's
     # probability below these), its contour is no guide: the click keeps only the pixels
     # whose colour is nearer the click's own (within colour_core px) than colour_ratio
@@ -238,8 +247,14 @@ def _shift_threshold(
     if reach > r:  # and out to ``reach``, the band along the clicked side's edge
         other = (mask[sl] != target).astype(np.uint8)
         band = cv2.distanceTransform(other, cv2.DIST_L2, 5)
-        band = band <= params.edge_band_scale * depth + params.edge_band_min
-        take |= band & (pt >= _tapered(base, dist, reach, params.taper))
+        width = params.edge_band_scale * depth + params.edge_band_min
+        inband = band <= width
+        far = inband & (pt >= _tapered(base, dist, reach, params.taper))
+        if params.edge_colour_ratio > 0:
+            far &= (dist <= r) | _band_alike(
+                image[sl], band, width, mask[sl] != target, cy, cx, params
+            )
+        take |= far
     take = take.astype(np.uint8)
     take[cy, cx] = 1
     _, labels = cv2.connectedComponents(take, connectivity=4)
@@ -253,6 +268,43 @@ def _shift_threshold(
     if clicked < sure:
         piece = _like_the_click(image[sl], piece, mask[sl] != target, cy, cx, params)
     return _set_piece(mask, sl, box, piece, target)
+
+
+def _band_alike(
+    image: np.ndarray,
+    band: np.ndarray,
+    width: float,
+    wrong_side: np.ndarray,
+    cy: int,
+    cx: int,
+    p: SmartParams,
+) -> np.ndarray:
+    """Where the edge band (``band``: distance to the clicked side, ``width`` thick) looks
+    like the clicked spot rather than the strip of the wrong side just beyond it. Along
+    the edge the model's probability alone let the click run on past the end of a sliver
+    into backdrop or shadow it hesitated over; the photo tells the sliver (paint, the
+    dark rocker panel) from what lies beyond it."""
+    core = _click_core(band.shape, cy, cx, wrong_side, p)
+    strip = (band > width) & (band <= width + p.colour_ring) & wrong_side
+    if strip.sum() <= COLOUR_MIN_KEPT or not core.any():
+        return np.ones(band.shape, bool)
+    to_click, to_strip = _colour_distances(image, core, strip)
+    return to_click * p.edge_colour_ratio <= to_strip
+
+
+def _click_core(shape, cy: int, cx: int, wrong_side: np.ndarray, p: SmartParams) -> np.ndarray:
+    """The clicked spot: the wrong-side pixels within ``colour_core`` px of the click."""
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    return ((yy - cy) ** 2 + (xx - cx) ** 2 <= p.colour_core**2) & wrong_side
+
+
+def _colour_distances(
+    image: np.ndarray, core: np.ndarray, other: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's Lab distance to the mean colour of ``core`` and of ``other``."""
+    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).astype(np.float32)
+    to_core = np.linalg.norm(lab - lab[core].mean(0), axis=-1)
+    return to_core, np.linalg.norm(lab - lab[other].mean(0), axis=-1)
 
 
 def _tapered(base: float, dist: np.ndarray, reach: int, taper: float) -> np.ndarray | float:
@@ -273,16 +325,13 @@ def _like_the_click(
     the paint around it."""
     if piece.sum() <= COLOUR_MIN_PIECE:
         return piece
-    yy, xx = np.ogrid[: piece.shape[0], : piece.shape[1]]
-    core = ((yy - cy) ** 2 + (xx - cx) ** 2 <= p.colour_core**2) & wrong_side
+    core = _click_core(piece.shape, cy, cx, wrong_side, p)
     side = 2 * p.colour_ring + 1
     ring = cv2.dilate(piece.astype(np.uint8), np.ones((side, side), np.uint8)) > 0
     kept = ring & ~piece & wrong_side
     if kept.sum() <= COLOUR_MIN_KEPT or not core.any():
         return piece
-    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).astype(np.float32)
-    to_click = np.linalg.norm(lab - lab[core].mean(0), axis=-1)
-    to_kept = np.linalg.norm(lab - lab[kept].mean(0), axis=-1)
+    to_click, to_kept = _colour_distances(image, core, kept)
     alike = piece & ((to_click * p.colour_ratio <= to_kept) | core)
     _, labels = cv2.connectedComponents(alike.astype(np.uint8), connectivity=4)
     return alike & (labels == labels[cy, cx]) if labels[cy, cx] else alike

@@ -239,3 +239,35 @@ def test_a_sure_negative_click_in_a_wheel_gap_keeps_the_spokes_around_it():
     without = before.copy()
     smart_click(image, prob, without, cy, cx, False, SmartParams(colour_check_below_negative=0.0))
     assert (without[spokes] == 1).mean() < 0.5  # the contour alone eats the spokes
+
+
+def test_along_the_edge_a_click_stops_where_the_photo_leaves_the_clicked_colour():
+    """A 3 px sliver of missed car, 40 px long, on the car's top edge; beyond its ends the
+    model hesitates over the backdrop just above the edge (probability 0.3, a shadow):
+    by the probabilities alone the click's reach along the edge takes that backdrop too;
+    the colour gate (``edge_colour_ratio``) keeps the edge band to what looks like the
+    clicked car, so nothing beyond the click's least reach changes."""
+    image, truth, prob = synthetic_car()
+    prob[truth == 0] = np.minimum(prob[truth == 0], 0.05)
+    ys, _ = np.nonzero(truth)
+    top = int(ys.min())
+    rows = np.arange(truth.shape[0])[:, None]
+    cols = np.arange(truth.shape[1])[None, :]
+    sliver = (truth == 1) & (rows < top + 3) & (cols >= 280) & (cols <= 320)
+    hesitant = (truth == 0) & (rows >= top - 3) & (rows < top + 6) & (cols >= 200) & (cols <= 400)
+    prob[sliver | hesitant] = 0.3
+    mask = truth.copy()
+    mask[sliver] = 0
+    y, x = np.argwhere(sliver & (cols == 300))[1]
+    least = DEFAULT_PARAMS.reach_min + 1
+    far = (cols < x - least) | (cols > x + least)
+    wrong_far = {}
+    for ratio in (0.0, DEFAULT_PARAMS.edge_colour_ratio):
+        clicked = mask.copy()
+        params = SmartParams(edge_colour_ratio=ratio)
+        smart_click(image, prob, clicked, int(y), int(x), True, params)
+        assert (clicked[sliver] == 1).mean() > 0.9
+        wrong_far[ratio] = int((clicked.astype(bool) & (truth == 0) & far).sum())
+    assert DEFAULT_PARAMS.edge_colour_ratio > 0
+    assert wrong_far[0.0] > 20  # by the probabilities alone: backdrop along the edge
+    assert wrong_far[DEFAULT_PARAMS.edge_colour_ratio] == 0
