@@ -27,7 +27,7 @@ from carvana_gui.jobs.automask import ActiveModel
 from carvana_gui.jobs.background_call import BACKGROUND_FROM, BackgroundCall
 from carvana_gui.jobs.finetune_job import FinetuneJob
 from model.edits import lifecycle
-from model.edits.car_models import CarModel, CarModels, forget_car
+from model.edits.car_models import CarModel, CarModels, forget_car, masks_made_by
 from model.store.versions import ModelInfo, ModelStore, ModelStoreError, read_model_meta
 from model.workflows.finetune_events import CarLearned, Finished, Phase, Remasked
 from model.workflows.finetune_process import make_learn_car_request
@@ -327,18 +327,20 @@ class LearnCarFlow(QObject):
             else set()
         )
 
-        def work() -> tuple[str, list[str], str | None, Any]:
+        def work() -> tuple[str, list[str], str | None, Any, int]:
             _model, restored = forget_car(project, car, ids, leave)
             models = CarModels(project.root)
             back = models.replaced_mask(car, current) if leave else None
             models.drop_backup(car)
-            return car, restored, (current if leave else None), back
+            stay = masks_made_by(project, model.version, ids)  # nothing kept to go back to
+            stays = len(stay) - (back is not None and current in stay)
+            return car, restored, (current if leave else None), back, stays
 
         self.forget_action.setEnabled(False)
         self._forget_call.request(work, self._on_forgotten, BACKGROUND_FROM)
 
     def _on_forgotten(self, result: tuple) -> None:
-        car, restored, open_id, back = result
+        car, restored, open_id, back, stays = result
         w = self.window
         s = w.session
         self.models.pop(car, None)
@@ -356,10 +358,13 @@ class LearnCarFlow(QObject):
                 )
                 w.document.replace(mask, "general model's mask")
                 w.table_model.refresh_image(open_id)
-        w.status.show_message(
+        message = (
             f"Car {car} uses the general model again; {len(restored) + (back is not None)} "
             "of its masks restored"
         )
+        if stays:
+            message += f"; {stays} had no earlier mask to go back to and stay, shown as stale"
+        w.status.show_message(message)
         self.update()
         self.forgotten.emit(car, restored)
 

@@ -97,12 +97,13 @@ def cmd_learn_car(args: argparse.Namespace) -> int:
 
 
 def cmd_forget_car(args: argparse.Namespace) -> int:
-    from model.edits.car_models import forget_car
+    from model.edits.car_models import forget_car, masks_made_by
 
     folder = _folder(args)
     ids = [r.image_id for r in folder.images]
     try:
         model, restored = forget_car(folder.store, args.forget_car, ids)
+        left = masks_made_by(folder.store, model.version, ids) if model else []
     finally:
         folder.store.close()
     if model is None:
@@ -110,8 +111,17 @@ def cmd_forget_car(args: argparse.Namespace) -> int:
     print(
         f"car {args.forget_car} uses the general model again ({model.name} forgotten); "
         f"{len(restored)} masks restored"
+        + (f"; {_had_nothing(len(left))}" if left else "")
     )
     return 0
+
+
+def _had_nothing(count: int) -> str:
+    """Why masks made by a forgotten car model stay: there was no earlier mask."""
+    return (
+        f"{count} made by it had no earlier mask to go back to: they stay, shown as stale "
+        "(a batch or Ctrl+R re-masks them with the general model)"
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

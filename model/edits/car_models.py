@@ -225,6 +225,17 @@ def forget_car(
     return model, restored
 
 
+def masks_made_by(store, version: str, image_ids: list[str]) -> list[str]:
+    """The images whose shown mask is still an untouched auto-mask by model ``version``:
+    after Forget, those a car's model made where no earlier mask was kept to go back to."""
+    found = []
+    for image_id in image_ids:
+        record = store.record(image_id)
+        if record.state is MaskState.AUTO and record.auto_version == version:
+            found.append(image_id)
+    return found
+
+
 def may_remask(record: lifecycle.MaskRecord) -> bool:
     """Learn this car re-masks the car's images nobody has edited (none or auto)."""
     return lifecycle.batch_may_replace(record, "", lifecycle.BatchSelection.ALL, None)

@@ -196,3 +196,23 @@ def test_what_does_not_help_its_own_reviewed_angles_is_not_stored(setup, capsys)
 )
 def test_held_out_angles_are_spread_around_the_turntable(n, most, picked):
     assert spread(n, most) == picked
+
+
+def test_forget_says_which_masks_had_nothing_to_go_back_to(tmp_path, tiny_model, capsys):
+    """A fresh folder (no auto-masks yet): Learn this car masks the car's other angles
+    first; Forget has no general mask to restore there and says they stay, as stale."""
+    train, masks = make_image_folder(tmp_path / "data", cars=2, angles=4)
+    store = ModelStore(tmp_path / "models")
+    base = store.add(tiny_model, {"preset": "128x128", "input_size": [128, 128]})
+    store.set_current(base.version)
+    project = ProjectStore.for_folder(train)
+    for a in (1, 2):
+        image_id = f"{CAR}_{a:02d}"
+        _review(project, image_id, read_mask(masks / f"{image_id}_mask.gif"))
+    assert main(_args(train, store, "--car", CAR)) == 0
+    assert "re-masked 2 of car" in capsys.readouterr().out
+    assert main(_args(train, store, "--forget-car", CAR)) == 0
+    out = capsys.readouterr().out
+    assert "0 masks restored; 2 made by it had no earlier mask to go back to" in out
+    project.refresh()
+    assert project.record(f"{CAR}_03").state is MaskState.AUTO
