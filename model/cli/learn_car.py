@@ -110,8 +110,7 @@ def cmd_forget_car(args: argparse.Namespace) -> int:
         raise CliError(f"car {args.forget_car} has no model of its own in {folder.project_dir}")
     print(
         f"car {args.forget_car} uses the general model again ({model.name} forgotten); "
-        f"{len(restored)} masks restored"
-        + (f"; {_had_nothing(len(left))}" if left else "")
+        f"{len(restored)} masks restored" + (f"; {_had_nothing(len(left))}" if left else "")
     )
     return 0
 
