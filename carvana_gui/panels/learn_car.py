@@ -27,7 +27,7 @@ from carvana_gui.jobs.automask import ActiveModel
 from carvana_gui.jobs.background_call import BACKGROUND_FROM, BackgroundCall
 from carvana_gui.jobs.finetune_job import FinetuneJob
 from model.edits import lifecycle
-from model.edits.car_models import CarModel, CarModels, forget_car, masks_made_by
+from model.edits.car_models import CarModel, CarModels, forget_car
 from model.store.versions import ModelInfo, ModelStore, ModelStoreError, read_model_meta
 from model.workflows.finetune_events import CarLearned, Finished, Phase, Remasked
 from model.workflows.finetune_process import make_learn_car_request
@@ -328,12 +328,12 @@ class LearnCarFlow(QObject):
         )
 
         def work() -> tuple[str, list[str], str | None, Any, int]:
-            _model, restored = forget_car(project, car, ids, leave)
+            _model, restored, stay = forget_car(project, car, ids, leave)
             models = CarModels(project.root)
             back = models.replaced_mask(car, current) if leave else None
             models.drop_backup(car)
-            stay = masks_made_by(project, model.version, ids)  # nothing kept to go back to
-            stays = len(stay) - (back is not None and current in stay)
+            # the open image, left to the editor, stays too when nothing was kept for it
+            stays = len(stay) + bool(leave and back is None)
             return car, restored, (current if leave else None), back, stays
 
         self.forget_action.setEnabled(False)

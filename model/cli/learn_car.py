@@ -97,13 +97,12 @@ def cmd_learn_car(args: argparse.Namespace) -> int:
 
 
 def cmd_forget_car(args: argparse.Namespace) -> int:
-    from model.edits.car_models import forget_car, masks_made_by
+    from model.edits.car_models import forget_car
 
     folder = _folder(args)
     ids = [r.image_id for r in folder.images]
     try:
-        model, restored = forget_car(folder.store, args.forget_car, ids)
-        left = masks_made_by(folder.store, model.version, ids) if model else []
+        model, restored, left = forget_car(folder.store, args.forget_car, ids)
     finally:
         folder.store.close()
     if model is None:

@@ -195,18 +195,19 @@ def forget_car(
     car: str,
     image_ids: list[str],
     leave: set[str] | frozenset[str] = frozenset(),
-) -> tuple[CarModel | None, list[str]]:
+) -> tuple[CarModel | None, list[str], list[str]]:
     """Forget ``car``'s own model: the car uses the general model again, and every mask the
     car's model made that nobody has touched since gets the general model's mask back.
 
     ``leave``: images the caller restores itself (the one open in the editor, as an
-    undoable step). Returns (the forgotten model or None, the image ids restored).
+    undoable step). Returns (the forgotten model or None, the image ids restored, the
+    ids whose car-model mask stays: nothing was kept to go back to, so they show as stale).
     """
     models = CarModels(store.root)
     model = models.get(car)
     if model is None:
-        return None, []
-    restored = []
+        return None, [], []
+    restored, stays = [], []
     for image_id in image_ids:
         if car_of(image_id) != car or image_id in leave:
             continue
@@ -215,25 +216,17 @@ def forget_car(
             continue  # edited or reviewed since, or not the car model's mask: keep it
         old = models.replaced_mask(car, image_id)
         if old is None:
-            continue  # no general mask to restore: it stays, and shows as stale
+            stays.append(image_id)  # no general mask to restore: it stays, shown as stale
+            continue
         mask, version, uncertainty = old
         if store.save_auto_mask(image_id, mask, version, by_person=False, uncertainty=uncertainty):
             restored.append(image_id)
+        else:
+            stays.append(image_id)
     models.remove(car)
     if not leave:
         models.drop_backup(car)
-    return model, restored
-
-
-def masks_made_by(store, version: str, image_ids: list[str]) -> list[str]:
-    """The images whose shown mask is still an untouched auto-mask by model ``version``:
-    after Forget, those a car's model made where no earlier mask was kept to go back to."""
-    found = []
-    for image_id in image_ids:
-        record = store.record(image_id)
-        if record.state is MaskState.AUTO and record.auto_version == version:
-            found.append(image_id)
-    return found
+    return model, restored, stays
 
 
 def may_remask(record: lifecycle.MaskRecord) -> bool:

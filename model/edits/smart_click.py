@@ -251,9 +251,7 @@ def _shift_threshold(
         inband = band <= width
         far = inband & (pt >= _tapered(base, dist, reach, params.taper))
         if params.edge_colour_ratio > 0:
-            far &= (dist <= r) | _band_alike(
-                image[sl], band, width, mask[sl] != target, cy, cx, params
-            )
+            far &= (dist <= r) | _band_alike(image[sl], band, width, other > 0, cy, cx, params)
         take |= far
     take = take.astype(np.uint8)
     take[cy, cx] = 1

@@ -153,8 +153,8 @@ def test_learning_a_car_twice_keeps_the_general_masks_to_restore(setup):
     project.refresh()
     second = CarModels(project.root).get(CAR)
     assert project.record(f"{CAR}_03").auto_version == second.version
-    model, restored = forget_car(project, CAR, [f"{CAR}_{a:02d}" for a in range(1, 5)])
-    assert model == second and sorted(restored) == [f"{CAR}_03", f"{CAR}_04"]
+    model, restored, stays = forget_car(project, CAR, [f"{CAR}_{a:02d}" for a in range(1, 5)])
+    assert model == second and sorted(restored) == [f"{CAR}_03", f"{CAR}_04"] and stays == []
     for a in (3, 4):
         image_id = f"{CAR}_{a:02d}"
         assert project.record(image_id).auto_version == base.version
