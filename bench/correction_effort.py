@@ -1,16 +1,20 @@
 """How many interactions a mask needs to reach Dice 0.995 / 0.997: brush vs smart click.
 
 Run:  python bench/correction_effort.py IMAGES_DIR [MASKS_DIR] [--model M] [--limit N]
-          [--targets 0.995,0.997] [--max-interactions 20] [--tools brush,smart]
-          [--cars ID,ID | --training-cars N] [--cache DIR]
+          [--targets 0.995,0.997] [--max-interactions 20] [--tools brush,smart,clicks]
+          [--cars ID,ID | --training-cars N] [--cache DIR] [--refiner F]
 
 Per image: start from the model's auto-mask (flip TTA, probability map kept). A simulated
 annotator who knows the true mask takes the largest error region (model/edits/annotator.py)
 and interacts once at its deepest point:
   brush: one round dab, the largest that stays inside the region (the editor's dab code);
-  smart: one click there (positive on missed car, negative on false car), handled by
+  smart: first Refine edge (the editor's P: model/nn/edge_refiner.py re-decides the
+         whole mask's edge band with the shipped refiner), then one click per
+         interaction there (positive on missed car, negative on false car), handled by
          model/edits/click_session.py (the image's clicks so far, each running
-         smart_click) exactly as the editor's Smart click tool handles it;
+         smart_click) exactly as the editor's Smart click tool handles it, on the
+         refined probabilities as the editor's clicks after P are;
+  clicks: the same clicks without Refine edge, to see what it adds;
   grabcut: the same click handled by its GrabCut alternative (grabcut_click), to compare.
 Given the Kaggle folder, the images are the model's validation cars (model JSON
 data.val_cars); choose settings with --training-cars N or --cars instead.
@@ -39,8 +43,10 @@ from model.edits.annotator import brush_dab, next_click
 from model.edits.click_session import ClickSession
 from model.edits.smart_click import grabcut_click
 from model.kaggle.metrics import dice
+from model.nn.edge_classifier import EdgeClassifierError
+from model.nn.edge_refiner import load_refiner, refine_edge
 
-TOOLS = ("brush", "smart", "grabcut")
+TOOLS = ("brush", "smart", "clicks", "grabcut")
 
 
 @dataclass
@@ -125,16 +131,22 @@ def auto_masks(records, model: Path, cache: Path | None):
         yield record, image, truth, mask.astype(np.uint8), prob
 
 
-def correct(tool, image, truth, mask, prob, targets, cap) -> Run:
+def correct(tool, image, truth, mask, prob, targets, cap, refiner=None, threshold=0.5) -> Run:
+    """Correct one image with ``tool`` until the highest target or ``cap`` interactions.
+    ``smart`` refines the edge first when given the ``refiner`` (``load_refiner``)."""
     mask = mask.copy()
     session = ClickSession()  # one per image, as the editor keeps one per open image
     run = Run(dices=[dice(mask, truth)])
+    refine = tool == "smart" and refiner is not None and prob is not None
     while len(run.dices) <= cap and run.dices[-1] < max(targets):
         click = next_click(mask, truth)
         if click is None:
             break
         start = time.perf_counter()
-        if tool == "brush":
+        if refine:  # the first interaction: Refine edge (P) on the whole mask
+            prob, _ = refine_edge(image, prob, mask, refiner, threshold)
+            refine = False
+        elif tool == "brush":
             brush_dab(mask, click)
         elif tool == "grabcut":
             grabcut_click(image, prob, mask, click.y, click.x, click.positive)
@@ -186,6 +198,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cars", default="", help="comma-separated car ids instead of val cars")
     p.add_argument("--training-cars", type=int, default=0, help="the first N training cars")
     p.add_argument("--cache", type=Path, help="folder for cached auto-mask probabilities")
+    p.add_argument("--refiner", type=Path, help="edge refiner .npz (default: the shipped one)")
     p.add_argument("--per-image", action="store_true", help="print each image's NoC")
     return p.parse_args(argv)
 
@@ -202,14 +215,22 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or shipped_model_path()
     if model is None or not Path(model).is_file():
         raise SystemExit(f"{model}: model file not found (pass --model)")
-    records = choose_records(args, read_model_meta(Path(model)))
+    meta = read_model_meta(Path(model))
+    records = choose_records(args, meta)
+    threshold = float(meta.get("threshold", 0.5))
+    try:
+        refiner = load_refiner(args.refiner)
+    except EdgeClassifierError as exc:
+        raise SystemExit(str(exc)) from None
+    if refiner is None and "smart" in tools:
+        print("no edge refiner installed: smart is clicks only", flush=True)
     cars = len({r.car_id for r in records})
     print(f"{len(records)} images of {cars} cars, model {model}, flip TTA, cap {cap}", flush=True)
     runs: dict[str, list[Run]] = {t: [] for t in tools}
     for record, image, truth, mask, prob in auto_masks(records, Path(model), args.cache):
         line = [f"{record.image_id}: auto {dice(mask, truth):.5f}"]
         for tool in tools:
-            run = correct(tool, image, truth, mask, prob, targets, cap)
+            run = correct(tool, image, truth, mask, prob, targets, cap, refiner, threshold)
             runs[tool].append(run)
             line.append(f"{tool} " + "/".join(str(run.noc(t, cap)) for t in targets))
         if args.per_image:

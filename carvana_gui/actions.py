@@ -55,6 +55,8 @@ NEEDS_IMAGE = (
     "next_unreviewed",
     "mark_reviewed",
     "accept_next",
+    "refine_edge",
+    "refine_edge_here",
     "auto_mask",
     "diff_truth",
     "show_before",
@@ -121,6 +123,23 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Smart click: left click = this is car, right click = not car; the mask around "
         "the click follows the car's edge (Shift+click does the same with the brush)",
         True,
+    ),
+    ActionSpec(
+        "refine_edge",
+        "Refine &edge",
+        "edit",
+        ("P",),
+        "refine_edge",
+        "Refine edge: re-decide the mask's edge band at full resolution from the photo "
+        "(your strokes and clicks stay); Shift+P only around the cursor",
+    ),
+    ActionSpec(
+        "refine_edge_here",
+        "Refine edge under the &cursor",
+        "edit",
+        ("Shift+P",),
+        None,
+        "Refine the mask's edge only around the mouse pointer (120 px)",
     ),
     ActionSpec(
         "fill_holes", "Fill &holes", "edit", ("H",), "fill_holes", "Fill every hole inside the mask"
@@ -300,6 +319,7 @@ TOOLBAR_GROUPS = (
         "tool_lasso",
         "tool_smart",
         "tool_edge_brush",
+        "refine_edge",
         "fill_holes",
     ),
     ("undo", "redo"),

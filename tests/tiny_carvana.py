@@ -82,3 +82,22 @@ def save_red_detector(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return path
+
+
+def offset_edge_view(
+    seed: int, h: int = 96, w: int = 144
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, network probability, truth) of one synthetic view: a bright body on a dark
+    backdrop whose "network" edge lies 3 px outside the body (a soft probability ramp), as
+    a model's does on a shadow it takes for car."""
+    rng = np.random.default_rng(seed)
+    cy, cx = h / 2 + rng.uniform(-5, 5), w / 2 + rng.uniform(-8, 8)
+    ry, rx = rng.uniform(22, 30), rng.uniform(40, 55)
+    yy, xx = np.mgrid[:h, :w]
+    radius = np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)
+    truth = (radius <= 1).astype(np.uint8)
+    image = np.where(truth[..., None] > 0, [200, 60, 50], [40, 40, 45]).astype(np.float32)
+    image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    offset = (radius - 1) * min(ry, rx)  # ~ px outside the true edge
+    prob = 1 / (1 + np.exp((offset - 3.0) / 1.5))  # the network's edge: 3 px too far out
+    return image, prob.astype(np.float32), truth

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "model.cli.finetune",
     "model.cli.models",
     "model.cli.evaluate",
+    "model.cli.edge_refiner",
     "model.cli.project",
 )
 

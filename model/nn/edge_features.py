@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from model.edits.mask_ops import box_slices, clip_box, window_box
+from model.edits.mask_ops import Box, box_slices, clip_box, window_box
 
 PROFILE_STEPS = (-4, -2, -1, 1, 2, 4)  # px along the normal to the edge (positive: inward)
 CONTEXT_SIGMAS = (3.0, 8.0)
@@ -41,28 +41,46 @@ def edge_band(mask: np.ndarray, band_px: float) -> tuple[np.ndarray, np.ndarray]
 
 
 def band_features(
-    image: np.ndarray, prob: np.ndarray, band_px: float, threshold: float = 0.5
+    image: np.ndarray,
+    prob: np.ndarray,
+    band_px: float,
+    threshold: float = 0.5,
+    within: Box | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(band, features): the boolean band of the mask ``prob > threshold`` at full size,
-    and a (band pixels, FEATURE_COUNT) float32 array in row-major order of the band."""
+    """(band, features): the boolean band of the mask ``prob > threshold`` at full size
+    (only its part inside the box ``within``, when given), and a (band pixels,
+    FEATURE_COUNT) float32 array in row-major order of the band."""
     if image.shape[:2] != prob.shape or image.ndim != 3:
         raise ValueError(f"image {image.shape} and probabilities {prob.shape} differ")
     full_band = np.zeros(prob.shape, bool)
+    none = full_band, np.zeros((0, FEATURE_COUNT), np.float32)
     mask = prob > threshold
     if not mask.any() or mask.all():
-        return full_band, np.zeros((0, FEATURE_COUNT), np.float32)
+        return none
     band, signed = edge_band(mask, band_px)
+    if within is not None:
+        inside = np.zeros_like(band)
+        inside[box_slices(within)] = True
+        band &= inside
+        if not band.any():
+            return none
     y0, x0, y1, x1 = window_box(band, (0, 0))  # the band is not empty: the mask has an edge
     box = clip_box((y0 - MARGIN, x0 - MARGIN, y1 + MARGIN, x1 + MARGIN), band.shape)
     assert box is not None
     crop = box_slices(box)
-    features = _crop_features(image[crop], prob[crop], mask[crop], signed[crop], band[crop])
+    car = window_box(mask, (-box[0], -box[1]))  # the whole car's box, in crop coordinates
+    features = _crop_features(image[crop], prob[crop], mask[crop], signed[crop], band[crop], car)
     full_band[crop] = band[crop]
     return full_band, features
 
 
 def _crop_features(
-    image: np.ndarray, prob: np.ndarray, mask: np.ndarray, signed: np.ndarray, band: np.ndarray
+    image: np.ndarray,
+    prob: np.ndarray,
+    mask: np.ndarray,
+    signed: np.ndarray,
+    band: np.ndarray,
+    car: Box,
 ) -> np.ndarray:
     lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).astype(np.float32)
     prob = prob.astype(np.float32, copy=False)
@@ -71,8 +89,7 @@ def _crop_features(
     bright = cv2.GaussianBlur(lab[..., 0], (0, 0), 1)
     gx = cv2.Sobel(bright, cv2.CV_32F, 1, 0)
     gy = cv2.Sobel(bright, cv2.CV_32F, 0, 1)
-    ys, xs = np.nonzero(mask)
-    top, bottom, left, right = ys.min(), ys.max(), xs.min(), xs.max()
+    top, left, bottom, right = car[0], car[1], car[2] - 1, car[3] - 1
     by, bx = np.nonzero(band)
     p = np.clip(prob[band], 1e-4, 1 - 1e-4)
     columns = [

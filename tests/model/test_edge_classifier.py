@@ -22,25 +22,11 @@ from model.nn.edge_classifier import (
     fit_edge_classifier,
 )
 from model.nn.edge_features import FEATURE_COUNT, band_features
-
-
-def _angle(seed: int, h: int = 96, w: int = 144) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image, network probability, truth) of one synthetic view."""
-    rng = np.random.default_rng(seed)
-    cy, cx = h / 2 + rng.uniform(-5, 5), w / 2 + rng.uniform(-8, 8)
-    ry, rx = rng.uniform(22, 30), rng.uniform(40, 55)
-    yy, xx = np.mgrid[:h, :w]
-    radius = np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)
-    truth = (radius <= 1).astype(np.uint8)
-    image = np.where(truth[..., None] > 0, [200, 60, 50], [40, 40, 45]).astype(np.float32)
-    image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
-    offset = (radius - 1) * min(ry, rx)  # ~ px outside the true edge
-    prob = 1 / (1 + np.exp((offset - 3.0) / 1.5))  # the network's edge: 3 px too far out
-    return image, prob.astype(np.float32), truth
+from tiny_carvana import offset_edge_view
 
 
 def test_features_cover_the_band_only():
-    image, prob, _ = _angle(0)
+    image, prob, _ = offset_edge_view(0)
     band, features = band_features(image, prob, band_px=4)
     assert features.shape == (int(band.sum()), FEATURE_COUNT)
     assert np.isfinite(features).all()
@@ -53,10 +39,10 @@ def test_features_cover_the_band_only():
 
 def test_learned_on_one_angle_the_edge_of_another_comes_back():
     settings = EdgeSettings(epochs=20)
-    image, prob, truth = _angle(1)
+    image, prob, truth = offset_edge_view(1)
     band, features = band_features(image, prob, settings.band_px)
     classifier = fit_edge_classifier(features, truth[band], settings)
-    other, other_prob, other_truth = _angle(2)
+    other, other_prob, other_truth = offset_edge_view(2)
     before = dice(other_prob > 0.5, other_truth)
     after = dice(classifier.refine(other, other_prob) > 0.5, other_truth)
     assert before < 0.95  # the shifted edge is clearly wrong...
@@ -74,7 +60,7 @@ def test_fit_refuses_labels_of_one_side():
 
 
 def test_saved_and_loaded_it_predicts_the_same(tmp_path):
-    image, prob, truth = _angle(3)
+    image, prob, truth = offset_edge_view(3)
     band, features = band_features(image, prob, 6.0)
     classifier = fit_edge_classifier(features, truth[band], EdgeSettings(epochs=2))
     path = tmp_path / "edge.npz"
@@ -92,7 +78,7 @@ def test_saved_and_loaded_it_predicts_the_same(tmp_path):
 def test_a_lone_wrong_pixel_of_the_classifier_is_smoothed_away(monkeypatch):
     """The classifier decides each pixel alone; the band's probability is smoothed so a
     lone pixel it gets wrong does not flip, and nothing outside the band changes."""
-    image, prob, truth = _angle(5)
+    image, prob, truth = offset_edge_view(5)
     settings = EdgeSettings(epochs=1, band_px=6.0)
     band, features = band_features(image, prob, settings.band_px)
     classifier = replace(fit_edge_classifier(features, truth[band], settings), blend=1.0)
@@ -118,7 +104,7 @@ def test_a_bad_file_is_named(tmp_path):
     np.savez(partial, format=np.array(1), mean=np.zeros(FEATURE_COUNT))
     with pytest.raises(EdgeClassifierError, match=r"partial\.npz: no 'scale' array"):
         EdgeClassifier.load(partial)
-    image, prob, truth = _angle(4)
+    image, prob, truth = offset_edge_view(4)
     band, features = band_features(image, prob, 6.0)
     good = fit_edge_classifier(features, truth[band], EdgeSettings(epochs=1))
     wrong = tmp_path / "wrong.npz"
