@@ -19,6 +19,8 @@ computed in a crop around the band, so the background far from the car costs not
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -27,6 +29,7 @@ from model.edits.mask_ops import Box, box_slices, clip_box, window_box
 PROFILE_STEPS = (-4, -2, -1, 1, 2, 4)  # px along the normal to the edge (positive: inward)
 CONTEXT_SIGMAS = (3.0, 8.0)
 MARGIN = 28  # px of context around the band (3 x the widest blur, plus the profile)
+BandValues = Callable[[np.ndarray], np.ndarray]  # a crop-sized array -> its band pixels' values
 FEATURE_COUNT = 2 + 12 + 3 + 2 + 3 * len(CONTEXT_SIGMAS) + 3 + 2 * len(PROFILE_STEPS)
 
 
@@ -91,23 +94,29 @@ def _crop_features(
     gy = cv2.Sobel(bright, cv2.CV_32F, 0, 1)
     top, left, bottom, right = car[0], car[1], car[2] - 1, car[3] - 1
     by, bx = np.nonzero(band)
-    p = np.clip(prob[band], 1e-4, 1 - 1e-4)
+    flat = by * band.shape[1] + bx  # the band's pixels: indexing by these beats a mask
+
+    def at(values: np.ndarray) -> np.ndarray:
+        return values.reshape(-1, *values.shape[2:])[flat]
+
+    lab_b, blur6_b = at(lab), at(blur6)
+    p = np.clip(at(prob), 1e-4, 1 - 1e-4)
     columns = [
         np.log(p / (1 - p)),
-        signed[band],
-        *_channels(lab[band]),
-        *_channels(blur2[band]),
-        *_channels(blur6[band]),
-        *_channels(lab[band] - blur6[band]),
-        gx[band],
-        gy[band],
-        np.hypot(gx[band], gy[band]),
+        at(signed),
+        *_channels(lab_b),
+        *_channels(at(blur2)),
+        *_channels(blur6_b),
+        *_channels(lab_b - blur6_b),
+        at(gx),
+        at(gy),
+        np.hypot(at(gx), at(gy)),
         (by - top) / (bottom - top + 1),
         (bx - left) / (right - left + 1),
     ]
-    columns += [c[band] for c in _context(lab, mask)]
-    columns += [c[band] for c in _texture(lab[..., 0], prob)]
-    columns += _profile(lab, prob, band, by, bx)
+    columns += _context(lab, mask, at)
+    columns += _texture(lab[..., 0], prob, at)
+    columns += _profile(lab, prob, at, by, bx)
     return np.column_stack(columns).astype(np.float32)
 
 
@@ -115,40 +124,42 @@ def _channels(values: np.ndarray) -> list[np.ndarray]:
     return [values[:, 0], values[:, 1], values[:, 2]]
 
 
-def _context(lab: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
-    """How far each pixel's colour is from the mask's inside and outside around it."""
+def _context(lab: np.ndarray, mask: np.ndarray, at: BandValues) -> list[np.ndarray]:
+    """How far each band pixel's colour is from the mask's inside and outside around it
+    (the means are blurs of the whole crop; the distances only where they are used)."""
     inside = mask.astype(np.float32)
+    lab_b = at(lab)
     out: list[np.ndarray] = []
     for sigma in CONTEXT_SIGMAS:
-        share = cv2.GaussianBlur(inside, (0, 0), sigma)[..., None]
-        mean_in = cv2.GaussianBlur(lab * inside[..., None], (0, 0), sigma)
-        mean_out = cv2.GaussianBlur(lab * (1 - inside[..., None]), (0, 0), sigma)
-        to_in = np.linalg.norm(lab - mean_in / np.maximum(share, 1e-3), axis=-1)
-        to_out = np.linalg.norm(lab - mean_out / np.maximum(1 - share, 1e-3), axis=-1)
+        share = at(cv2.GaussianBlur(inside, (0, 0), sigma))[..., None]
+        mean_in = at(cv2.GaussianBlur(lab * inside[..., None], (0, 0), sigma))
+        mean_out = at(cv2.GaussianBlur(lab * (1 - inside[..., None]), (0, 0), sigma))
+        to_in = np.linalg.norm(lab_b - mean_in / np.maximum(share, 1e-3), axis=-1)
+        to_out = np.linalg.norm(lab_b - mean_out / np.maximum(1 - share, 1e-3), axis=-1)
         out += [to_in, to_out, to_in - to_out]
     return out
 
 
-def _texture(bright: np.ndarray, prob: np.ndarray) -> list[np.ndarray]:
+def _texture(bright: np.ndarray, prob: np.ndarray, at: BandValues) -> list[np.ndarray]:
     out = []
     for sigma in (2, 6):
-        mean = cv2.GaussianBlur(bright, (0, 0), sigma)
-        square = cv2.GaussianBlur(bright * bright, (0, 0), sigma)
+        mean = at(cv2.GaussianBlur(bright, (0, 0), sigma))
+        square = at(cv2.GaussianBlur(bright * bright, (0, 0), sigma))
         out.append(np.sqrt(np.maximum(square - mean * mean, 0)))
-    out.append(cv2.GaussianBlur(prob, (0, 0), 4))
+    out.append(at(cv2.GaussianBlur(prob, (0, 0), 4)))
     return out
 
 
 def _profile(
-    lab: np.ndarray, prob: np.ndarray, band: np.ndarray, by: np.ndarray, bx: np.ndarray
+    lab: np.ndarray, prob: np.ndarray, at: BandValues, by: np.ndarray, bx: np.ndarray
 ) -> list[np.ndarray]:
     """The colour across the edge: samples along the probability's gradient (inward)."""
     smooth = cv2.GaussianBlur(prob, (0, 0), 2)
-    nx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0)[band]
-    ny = cv2.Sobel(smooth, cv2.CV_32F, 0, 1)[band]
+    nx = at(cv2.Sobel(smooth, cv2.CV_32F, 1, 0))
+    ny = at(cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
     norm = np.hypot(nx, ny) + 1e-6
     nx, ny = nx / norm, ny / norm
-    here = lab[band]
+    here = at(lab)
     fy, fx = by.astype(np.float32), bx.astype(np.float32)
     out: list[np.ndarray] = []
     for step in PROFILE_STEPS:
