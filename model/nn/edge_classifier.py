@@ -22,7 +22,7 @@ without pickle, beside the model file of the car's version in the model store.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -33,6 +33,7 @@ from model.nn.edge_features import FEATURE_COUNT, band_features
 
 FILE_NAME = "edge_classifier.npz"
 FORMAT = 1
+BASE = "base_"  # the names of a base classifier's arrays in the same file
 
 
 class EdgeClassifierError(ValueError):
@@ -68,6 +69,9 @@ class EdgeClassifier:
     band_px: float
     blend: float
     smooth_sigma: float = 0.0  # files saved before the smoothing was added load with none
+    # a classifier that re-decides the edge first (a car's classifier learns on top of
+    # the general edge refiner, model.nn.edge_refiner); saved in the same file
+    base: EdgeClassifier | None = None
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """P(car) for each row of ``features`` (n, FEATURE_COUNT)."""
@@ -75,12 +79,16 @@ class EdgeClassifier:
         return _sigmoid(hidden @ self.w2 + self.b2)
 
     def refine(self, image: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-        """The network's full-resolution ``prob`` with its edge band re-decided."""
+        """The network's full-resolution ``prob`` with its edge band re-decided (by the
+        ``base`` first, when there is one)."""
+        if self.base is not None:
+            prob = self.base.refine(image, prob, threshold)
         band, features = band_features(image, prob, self.band_px, threshold)
         return self.refine_band(prob, band, features)
 
     def refine_band(self, prob: np.ndarray, band: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """``refine`` given the band and its features (``band_features``) already worked out."""
+        """``refine`` given the band and its features (``band_features``) already worked
+        out, this classifier's own step only (not its ``base``)."""
         out = np.array(prob, dtype=np.float32, copy=True)
         if len(features):
             mine = self.probability(features)
@@ -89,21 +97,28 @@ class EdgeClassifier:
                 _smooth_band(out, band, self.smooth_sigma)
         return out
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What ``save`` writes, its ``base``'s under ``base_`` names."""
+        out = {
+            "mean": self.mean,
+            "scale": self.scale,
+            "w1": self.w1,
+            "b1": self.b1,
+            "w2": self.w2,
+            "b2": np.array(self.b2),
+            "band_px": np.array(self.band_px),
+            "blend": np.array(self.blend),
+            "smooth_sigma": np.array(self.smooth_sigma),
+        }
+        if self.base is not None:
+            if self.base.base is not None:
+                raise ValueError("an edge classifier is saved with at most one base")
+            out.update({f"{BASE}{key}": value for key, value in self.base.arrays().items()})
+        return out
+
     def save(self, path: Path) -> None:
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            format=np.array(FORMAT),
-            mean=self.mean,
-            scale=self.scale,
-            w1=self.w1,
-            b1=self.b1,
-            w2=self.w2,
-            b2=np.array(self.b2),
-            band_px=np.array(self.band_px),
-            blend=np.array(self.blend),
-            smooth_sigma=np.array(self.smooth_sigma),
-        )
+        np.savez(buffer, format=np.array(FORMAT), **self.arrays())
         Path(path).write_bytes(buffer.getvalue())
 
     @classmethod
@@ -117,26 +132,33 @@ class EdgeClassifier:
         try:
             if int(arrays["format"]) != FORMAT:
                 raise EdgeClassifierError(f"{path}: format {int(arrays['format'])}, not {FORMAT}")
-            made = cls(
-                mean=arrays["mean"].astype(np.float32),
-                scale=arrays["scale"].astype(np.float32),
-                w1=arrays["w1"].astype(np.float32),
-                b1=arrays["b1"].astype(np.float32),
-                w2=arrays["w2"].astype(np.float32),
-                b2=float(arrays["b2"]),
-                band_px=float(arrays["band_px"]),
-                blend=float(arrays["blend"]),
-                smooth_sigma=float(arrays.get("smooth_sigma", 0.0)),
-            )
+            own = {k: v for k, v in arrays.items() if not k.startswith(BASE)}
+            below = {k[len(BASE) :]: v for k, v in arrays.items() if k.startswith(BASE)}
+            base = _from_arrays(below, path) if below else None
+            return replace(_from_arrays(own, path), base=base)
         except KeyError as exc:
             raise EdgeClassifierError(f"{path}: no {exc.args[0]!r} array") from None
-        hidden = made.w1.shape[-1]
-        shapes = [a.shape for a in (made.mean, made.scale, made.w1, made.b1, made.w2)]
-        f = FEATURE_COUNT
-        expected = [(f,), (f,), (f, hidden), (hidden,), (hidden,)]
-        if shapes != expected:
-            raise EdgeClassifierError(f"{path}: array shapes {shapes}, expected {expected}")
-        return made
+
+
+def _from_arrays(arrays: dict[str, np.ndarray], path: Path) -> EdgeClassifier:
+    made = EdgeClassifier(
+        mean=arrays["mean"].astype(np.float32),
+        scale=arrays["scale"].astype(np.float32),
+        w1=arrays["w1"].astype(np.float32),
+        b1=arrays["b1"].astype(np.float32),
+        w2=arrays["w2"].astype(np.float32),
+        b2=float(arrays["b2"]),
+        band_px=float(arrays["band_px"]),
+        blend=float(arrays["blend"]),
+        smooth_sigma=float(arrays.get("smooth_sigma", 0.0)),
+    )
+    hidden = made.w1.shape[-1]
+    shapes = [a.shape for a in (made.mean, made.scale, made.w1, made.b1, made.w2)]
+    f = FEATURE_COUNT
+    expected = [(f,), (f,), (f, hidden), (hidden,), (hidden,)]
+    if shapes != expected:
+        raise EdgeClassifierError(f"{path}: array shapes {shapes}, expected {expected}")
+    return made
 
 
 def _smooth_band(prob: np.ndarray, band: np.ndarray, sigma: float) -> None:

@@ -42,6 +42,8 @@ FAKE_CHILD = textwrap.dedent(
 
 
     class Edges:
+        base = None  # not learned on top of the general edge refiner
+
         def save(self, path):
             Path(path).write_bytes(b"a stand-in")
 

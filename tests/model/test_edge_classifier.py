@@ -75,6 +75,26 @@ def test_saved_and_loaded_it_predicts_the_same(tmp_path):
     assert EdgeClassifier.load(path).smooth_sigma == 0.0  # ...loads as it was learned
 
 
+def test_a_classifier_on_a_base_refines_after_it_and_is_saved_with_it(tmp_path):
+    image, prob, truth = offset_edge_view(4)
+    band, features = band_features(image, prob, 6.0)
+    base = fit_edge_classifier(features, truth[band], EdgeSettings(band_px=6.0, epochs=3))
+    first = base.refine(image, prob)
+    band2, features2 = band_features(image, first, 16.0)
+    own = fit_edge_classifier(features2, truth[band2], EdgeSettings(epochs=2))
+    chained = replace(own, base=base)
+    expected = own.refine_band(first, band2, features2)
+    assert np.array_equal(chained.refine(image, prob), expected)  # the base's edge first
+    assert not np.array_equal(own.refine(image, prob), expected)
+    path = tmp_path / "car.npz"
+    chained.save(path)
+    loaded = EdgeClassifier.load(path)
+    assert loaded.base is not None and loaded.base.band_px == 6.0 and loaded.band_px == 16.0
+    assert np.allclose(loaded.refine(image, prob), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="at most one base"):
+        replace(own, base=chained).save(tmp_path / "deep.npz")
+
+
 def test_a_lone_wrong_pixel_of_the_classifier_is_smoothed_away(monkeypatch):
     """The classifier decides each pixel alone; the band's probability is smoothed so a
     lone pixel it gets wrong does not flip, and nothing outside the band changes."""

@@ -9,6 +9,7 @@ untouched. Forgetting the car puts the general masks back.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from model.data.masks import read_mask
 from model.edits.car_models import CarModels, forget_car
 from model.edits.lifecycle import MaskState
 from model.edits.project_store import ProjectStore
+from model.nn.edge_refiner import load_refiner
 from model.nn.predictor import Predictor
 from model.store.versions import ModelStore, read_model_meta
 from model.workflows.learn_car import LearnCarSettings, learn_car, spread
@@ -109,6 +111,10 @@ def test_learn_car_remasks_only_that_cars_unedited_images(setup, monkeypatch, ca
     assert car_version.path.read_bytes() == base.path.read_bytes()
     loaded = Predictor.load(car_version.path, engine="keras")
     assert loaded.edges is not None and loaded.edges.band_px == LearnCarSettings().band_px
+    # it learned on top of the shipped general edge refiner, saved in the same file
+    general_refiner = load_refiner()
+    assert loaded.edges.base is not None
+    assert np.array_equal(loaded.edges.base.w1, general_refiner.w1)
     model = CarModels(project.root).get(CAR)
     assert model is not None and model.version == car_version.version and model.base == base.version
     assert model.name == f"{base.version}+car:{CAR}"
@@ -216,3 +222,32 @@ def test_forget_says_which_masks_had_nothing_to_go_back_to(tmp_path, tiny_model,
     assert "0 masks restored; 2 made by it had no earlier mask to go back to" in out
     project.refresh()
     assert project.record(f"{CAR}_03").state is MaskState.AUTO
+
+
+def test_without_the_edge_refiner_the_car_learns_from_the_network_alone(setup, monkeypatch):
+    from model.workflows import learn_car as lc
+
+    train, store, base, project, truth, _ = setup
+    for a in (1, 2):
+        _review(project, f"{CAR}_{a:02d}", truth[f"{CAR}_{a:02d}"])
+    monkeypatch.setattr(lc, "LearnCarSettings", lambda: LearnCarSettings(on_edge_refiner=False))
+    assert main(_args(train, store, "--car", CAR)) == 0
+    (car_version,) = [v for v in store.versions() if v.version != base.version]
+    edges = Predictor.load(car_version.path, engine="keras").edges
+    assert edges is not None and edges.base is None
+
+
+def test_what_the_car_keeps_after_the_held_out_check():
+    """The car's classifier when it beats the edge it learned on; the general refiner
+    alone when only that beats the network on this car; else nothing."""
+    from model.workflows.learn_car import LearnedEdge
+
+    refiner = object()
+    car = SimpleNamespace(base=refiner)
+    assert LearnedEdge(car, 100, 70, wrong_refined=80).chosen is car
+    alone = LearnedEdge(car, 100, 85, wrong_refined=80)
+    assert alone.chosen is refiner and alone.refiner_alone and alone.helps
+    assert LearnedEdge(car, 100, 105, wrong_refined=101).chosen is None
+    plain = SimpleNamespace(base=None)
+    assert LearnedEdge(plain, 100, 90).chosen is plain
+    assert not LearnedEdge(plain, 100, 100).helps
