@@ -25,6 +25,10 @@ NO_REFINER = (
     "Refine edge: no edge refiner is installed (model/weights/edge_refiner.npz is missing); "
     "reinstall carvana-gui"
 )
+CAR_MODEL = (
+    "Refine edge: this car's own model (Learn this car) already re-decides the edge of "
+    "every mask it makes; nothing to refine."
+)
 NO_MODEL = "Refine edge needs the model's probabilities, and no model is loaded."
 WAITING = "Refine edge: asking the model for this image's probabilities first…"
 REFINED = "Refine edge: the mask's edge follows the photo now (Ctrl+Z undoes it)."
@@ -55,10 +59,13 @@ def refine_job(
 
     def job(_ctx) -> Refined:
         try:  # the threshold the model's masks are cut at (its JSON; 0.5 without one)
-            threshold = meta_threshold(read_model_meta(model_path), meta_path_for(model_path))
+            meta = read_model_meta(model_path)
+            threshold = meta_threshold(meta, meta_path_for(model_path))
             refiner = refiner_of()
         except (EdgeClassifierError, ModelStoreError) as exc:
             return Refined(image_id, prob, None, 0.5, f"Refine edge: {exc}")
+        if meta.get("edge_classifier"):  # its probabilities were refined as they were made
+            return Refined(image_id, prob, None, threshold, CAR_MODEL)
         if refiner is None:
             return Refined(image_id, prob, None, threshold, NO_REFINER)
         refined = refined_probability(image, prob, refiner, threshold, center, LOCAL_RADIUS)
@@ -126,7 +133,7 @@ class RefineEdge:
     def _apply(self, result: Refined) -> None:
         w = self.window
         if result.prob is None:
-            w.status.show_message(result.message, error=True)
+            w.status.show_message(result.message, error=result.message != CAR_MODEL)
             return
         if w.session.current_id != result.image_id:
             return  # another image now: the refine was for the one left

@@ -124,6 +124,27 @@ def test_without_a_refiner_installed_p_says_so_and_changes_nothing(
     assert np.array_equal(window.document.mask, mask)
 
 
+def test_a_cars_own_model_already_refines_so_p_leaves_its_mask(
+    qtbot, window, refiner_for, monkeypatch, tmp_path
+):
+    """A car's Learn-this-car model refines its edge as it masks: P on top would refine
+    twice, so it says so and changes nothing."""
+    from model.store.versions import write_model_meta
+
+    _refiner, prob, _truth = refiner_for
+    car_model = tmp_path / "car" / "model.keras"
+    car_model.parent.mkdir()
+    write_model_meta(car_model, {"kind": "car", "edge_classifier": "edge_classifier.npz"})
+    monkeypatch.setattr(
+        window.automask, "model_for", lambda _id: ActiveModel(car_model, "v002+car")
+    )
+    mask = (prob > 0.5).astype(np.uint8)
+    start_with(window, mask, prob)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == refine_panel.CAR_MODEL)
+    assert np.array_equal(window.document.mask, mask)
+
+
 def test_the_tooltip_names_the_local_radius():
     spec = next(s for s in ACTIONS if s.name == "refine_edge_here")
     assert f"({LOCAL_RADIUS} px)" in spec.tip
