@@ -11,6 +11,7 @@ yet, they are asked for and the refine runs as soon as they come.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,13 +49,13 @@ class Refined:
 
 
 def refine_job(
-    refiner_of: Any,
+    refiner_of: Callable[[], EdgeClassifier | None],
     model_path: Path,
     image_id: str,
     image: np.ndarray,
     prob: np.ndarray,
     center: tuple[int, int] | None,
-):
+) -> Callable[[Any], Refined]:
     """A model-worker job: the refined probabilities of ``image`` (the mask is not touched)."""
 
     def job(_ctx) -> Refined:

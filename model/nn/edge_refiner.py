@@ -17,14 +17,14 @@ probability averaged half and half with the network's and smoothed by 1 px: auto
 error -3.3 %; run once before the smart clicks, 50.6 % instead of 41.2 % of the images
 reached Dice 0.997 within 20 interactions (16 and 10 px bands did less). The shipped one
 learned from all 60 added cars; on the 10 validation cars it takes 8 % of the auto-mask's
-error off (Dice 0.99357 -> 0.99408, 13 of 160 images a little worse) in 0.34 s per image,
+error off (Dice 0.99357 -> 0.99408, 13 of 160 images a little worse) in 0.23 s per image,
 and as the first smart interaction it takes the share of images that reach 0.997 within
 20 interactions from 33.8 to 44.4 % (bench/correction_effort.py).
 
 It only changes pixels where the mask still says what the network said: whatever a
 person or a click changed stays (``apply_refined``), so refining twice changes nothing
-more. ``refined_probability`` is the slow half (features of the band: about 0.2-0.4 s for a
-whole car, milliseconds for the region under the cursor), safe on a background thread;
+more. ``refined_probability`` is the slow half (a whole car: 0.23 s median on the 2-core
+EPYC of stop 38; the region under the cursor: 0.06 s), safe on a background thread;
 ``apply_refined`` is a few milliseconds and edits the mask in place, one undo step.
 """
 
