@@ -99,7 +99,7 @@ def _crop_features(
     def at(values: np.ndarray) -> np.ndarray:
         return values.reshape(-1, *values.shape[2:])[flat]
 
-    lab_b, blur6_b = at(lab), at(blur6)
+    lab_b, blur6_b, gx_b, gy_b = at(lab), at(blur6), at(gx), at(gy)
     p = np.clip(at(prob), 1e-4, 1 - 1e-4)
     columns = [
         np.log(p / (1 - p)),
@@ -108,15 +108,15 @@ def _crop_features(
         *_channels(at(blur2)),
         *_channels(blur6_b),
         *_channels(lab_b - blur6_b),
-        at(gx),
-        at(gy),
-        np.hypot(at(gx), at(gy)),
+        gx_b,
+        gy_b,
+        np.hypot(gx_b, gy_b),
         (by - top) / (bottom - top + 1),
         (bx - left) / (right - left + 1),
     ]
-    columns += _context(lab, mask, at)
+    columns += _context(lab, lab_b, mask, at)
     columns += _texture(lab[..., 0], prob, at)
-    columns += _profile(lab, prob, at, by, bx)
+    columns += _profile(lab, lab_b, prob, at, by, bx)
     return np.column_stack(columns).astype(np.float32)
 
 
@@ -124,11 +124,12 @@ def _channels(values: np.ndarray) -> list[np.ndarray]:
     return [values[:, 0], values[:, 1], values[:, 2]]
 
 
-def _context(lab: np.ndarray, mask: np.ndarray, at: BandValues) -> list[np.ndarray]:
-    """How far each band pixel's colour is from the mask's inside and outside around it
-    (the means are blurs of the whole crop; the distances only where they are used)."""
+def _context(
+    lab: np.ndarray, lab_b: np.ndarray, mask: np.ndarray, at: BandValues
+) -> list[np.ndarray]:
+    """How far each band pixel's colour (``lab_b``) is from the mask's inside and outside
+    around it (the means are blurs of the whole crop; the distances only where used)."""
     inside = mask.astype(np.float32)
-    lab_b = at(lab)
     out: list[np.ndarray] = []
     for sigma in CONTEXT_SIGMAS:
         share = at(cv2.GaussianBlur(inside, (0, 0), sigma))[..., None]
@@ -151,15 +152,20 @@ def _texture(bright: np.ndarray, prob: np.ndarray, at: BandValues) -> list[np.nd
 
 
 def _profile(
-    lab: np.ndarray, prob: np.ndarray, at: BandValues, by: np.ndarray, bx: np.ndarray
+    lab: np.ndarray,
+    here: np.ndarray,
+    prob: np.ndarray,
+    at: BandValues,
+    by: np.ndarray,
+    bx: np.ndarray,
 ) -> list[np.ndarray]:
-    """The colour across the edge: samples along the probability's gradient (inward)."""
+    """The colour across the edge: samples along the probability's gradient (inward),
+    against the band pixels' own colours (``here``)."""
     smooth = cv2.GaussianBlur(prob, (0, 0), 2)
     nx = at(cv2.Sobel(smooth, cv2.CV_32F, 1, 0))
     ny = at(cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
     norm = np.hypot(nx, ny) + 1e-6
     nx, ny = nx / norm, ny / norm
-    here = at(lab)
     fy, fx = by.astype(np.float32), bx.astype(np.float32)
     out: list[np.ndarray] = []
     for step in PROFILE_STEPS:

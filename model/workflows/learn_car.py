@@ -161,31 +161,29 @@ class LearnedEdge:
     wrong_refined: int | None = None
 
     @property
-    def chosen(self) -> EdgeClassifier | None:
-        """What the car's model re-decides its edge with: the car's classifier when it
-        beats what it learned on, else the general refiner alone when that beats the
-        network on this car, else nothing."""
-        below = self.wrong_network if self.wrong_refined is None else self.wrong_refined
-        if self.wrong_learned < below:
-            return self.classifier
-        if self.refiner_alone:
-            return self.classifier.base
-        return None
+    def to_beat(self) -> int:
+        """Wrong pixels of the edge the car's classifier learned on: the refiner's, or the
+        network's when it learned on the network's own edge."""
+        return self.wrong_network if self.wrong_refined is None else self.wrong_refined
 
     @property
     def refiner_alone(self) -> bool:
         """The car's own edge adds nothing, but the general refiner helps this car."""
-        below = self.wrong_network if self.wrong_refined is None else self.wrong_refined
         return (
-            self.wrong_learned >= below
+            self.wrong_learned >= self.to_beat
             and self.classifier.base is not None
             and self.wrong_refined is not None
             and self.wrong_refined < self.wrong_network
         )
 
     @property
-    def helps(self) -> bool:
-        return self.chosen is not None
+    def chosen(self) -> EdgeClassifier | None:
+        """What the car's model re-decides its edge with: the car's classifier when it
+        beats what it learned on, else the general refiner alone when that beats the
+        network on this car, else nothing."""
+        if self.wrong_learned < self.to_beat:
+            return self.classifier
+        return self.classifier.base if self.refiner_alone else None
 
 
 def learn_edges(
@@ -242,13 +240,13 @@ def learn_edges(
     )
     if checked is None:
         return None
-    network, learned = checked
+    learned_on, learned = checked  # wrong pixels of the edge it learned on, and its own
     if general is None:
-        return LearnedEdge(classifier, network, learned)
+        return LearnedEdge(classifier, learned_on, learned)
     # the general refiner's edge (what the car's classifier learned on) against the
     # network's, over the same band pixels of the same angles
     wrong_raw = sum(int(((raw[i][bands[i]] > threshold) != labels[i]).sum()) for i in held_out)
-    return LearnedEdge(classifier, wrong_raw, learned, wrong_refined=network)
+    return LearnedEdge(classifier, wrong_raw, learned, wrong_refined=learned_on)
 
 
 def spread(n: int, most: int) -> list[int]:

@@ -246,8 +246,8 @@ def test_what_the_car_keeps_after_the_held_out_check():
     car = SimpleNamespace(base=refiner)
     assert LearnedEdge(car, 100, 70, wrong_refined=80).chosen is car
     alone = LearnedEdge(car, 100, 85, wrong_refined=80)
-    assert alone.chosen is refiner and alone.refiner_alone and alone.helps
+    assert alone.chosen is refiner and alone.refiner_alone
     assert LearnedEdge(car, 100, 105, wrong_refined=101).chosen is None
     plain = SimpleNamespace(base=None)
     assert LearnedEdge(plain, 100, 90).chosen is plain
-    assert not LearnedEdge(plain, 100, 100).helps
+    assert LearnedEdge(plain, 100, 100).chosen is None
