@@ -1,5 +1,11 @@
 """Status bar read-outs: image name, pixel position, zoom, mask area and Dice (or, while
-a comparison view is on, its read-out in the same place), model, save state."""
+a comparison view is on, its read-out in the same place), model, save state.
+
+The messages (what an action did, why it did nothing) share the bar with these labels and
+get what the labels leave; in a 1,300 px window with a comparison read-out they were
+squeezed to about 100 px. So a label with nothing to say (the cursor's position off the
+canvas, the worker's job while idle) takes no room, and the whole of a message a person
+could not read in the bar is its tooltip until the next one."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ class StatusPanel:
         self.image = self._label("", 150)
         self.image.setObjectName("image_name")
         self.position = self._label("", 110)
+        self.position.hide()  # until the cursor is over the image
         self.zoom = self._label(NO_ZOOM, 70)
         self.zoom.setToolTip("Zoom: screen pixels per image pixel (F fits, 1 = actual pixels)")
         self.mask = self._label("", 230)
@@ -26,10 +33,12 @@ class StatusPanel:
         self.compare.hide()
         self.model = self._label("model: loading…", 170)
         self.busy = self._label("", 120)
+        self.busy.hide()  # until the worker runs a job
         self.edits = self._label("", 0)  # only when edits are not beside the images
         self.edits.setObjectName("edits_folder")
         self.edits.hide()
         self.saved = self._label("", 110)
+        bar.messageChanged.connect(self._tip_message)
 
     def _label(self, text: str, width: int) -> QLabel:
         label = QLabel(text)
@@ -37,14 +46,21 @@ class StatusPanel:
         self.bar.addPermanentWidget(label)
         return label
 
+    def _tip_message(self, text: str) -> None:
+        # a cleared message (timed out) leaves the last one readable on hover
+        if text:
+            self.bar.setToolTip(text)
+
     def follow_worker(self, worker) -> None:
         """Show the model worker's current job name while it is busy."""
-        worker.started.connect(lambda _id, name: self.busy.setText(f"{name}…"))
+        worker.started.connect(lambda _id, name: self.show_busy(f"{name}…"))
         for signal in (worker.finished, worker.errored, worker.cancelled):
-            signal.connect(lambda *_: worker.busy or self.busy.setText(""))
+            signal.connect(lambda *_: worker.busy or self.show_busy(""))
 
     def show_position(self, x: int, y: int) -> None:
+        """The image pixel under the cursor; x < 0: the cursor is off the image."""
         self.position.setText(f"x {x}  y {y}" if x >= 0 else "")
+        self.position.setVisible(x >= 0)
 
     def show_zoom(self, zoom: float | None) -> None:
         """The zoom in percent; None or 0: no image shown ("–")."""
@@ -92,7 +108,9 @@ class StatusPanel:
         self.model.setText(f"model: {name}")
 
     def show_busy(self, text: str) -> None:
+        """The worker's current job; "" while it is idle (the label then takes no room)."""
         self.busy.setText(text)
+        self.busy.setVisible(bool(text))
 
     def show_saved(self, pending: bool, error: str | None = None) -> None:
         if error:

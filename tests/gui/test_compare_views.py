@@ -9,6 +9,7 @@ import pytest
 from conftest import open_window
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel
 from test_canvas_editing import drag
 
 from carvana_gui.panels.compare_views import BEFORE_HELD, WorstStep, next_worst_step
@@ -229,3 +230,39 @@ def test_next_worst_step_order_ties_and_wrap():
     dice["c"] = 1.0
     assert next_worst_step(dice, (0.7, "c")).image_id == "a"
     assert next_worst_step({"a": None}, None) is None
+
+
+def _message_room(window) -> int:
+    """Pixels the status bar leaves its message: up to its first visible read-out."""
+    bar = window.statusBar()
+    lefts = [w.mapTo(bar, w.rect().topLeft()).x() for w in bar.findChildren(QLabel)]
+    lefts = [x for x, w in zip(lefts, bar.findChildren(QLabel), strict=True) if w.isVisible()]
+    return min(lefts)
+
+
+def test_messages_keep_room_beside_the_readouts_and_the_whole_text_on_hover(qtbot, scored):
+    train, _masks, edits = scored
+    window = open_window(qtbot, train, edits)
+    window.resize(1300, 900)
+    _key(qtbot, window, Qt.Key.Key_X)  # the widest read-out: the difference to the truth
+    qtbot.wait(50)
+    assert window.status.compare.isVisible()
+    assert not window.status.position.isVisible() and not window.status.busy.isVisible()
+    assert _message_room(window) >= 350  # about 130 px while the empty labels took room
+
+    viewport = window.canvas.viewport()
+    qtbot.mouseMove(viewport, pos=viewport.rect().center())  # over the image: x, y shown
+    qtbot.waitUntil(window.status.position.isVisible)
+    assert window.status.position.text().startswith("x ")
+
+    long = "Refine edge: " + "a message longer than the room the bar leaves it " * 3
+    window.status.show_message(long)
+    assert window.statusBar().toolTip() == long
+    window.statusBar().clearMessage()  # timed out: the last message still reads on hover
+    assert window.statusBar().toolTip() == long
+
+    window.status.show_busy("auto-mask…")
+    assert window.status.busy.isVisible()
+    window.status.show_busy("")
+    assert not window.status.busy.isVisible()
+    window.close()
