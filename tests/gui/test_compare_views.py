@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import open_window
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 from test_canvas_editing import drag
@@ -235,9 +235,7 @@ def test_next_worst_step_order_ties_and_wrap():
 def _message_room(window) -> int:
     """Pixels the status bar leaves its message: up to its first visible read-out."""
     bar = window.statusBar()
-    lefts = [w.mapTo(bar, w.rect().topLeft()).x() for w in bar.findChildren(QLabel)]
-    lefts = [x for x, w in zip(lefts, bar.findChildren(QLabel), strict=True) if w.isVisible()]
-    return min(lefts)
+    return min(w.mapTo(bar, QPoint(0, 0)).x() for w in bar.findChildren(QLabel) if w.isVisible())
 
 
 def test_messages_keep_room_beside_the_readouts_and_the_whole_text_on_hover(qtbot, scored):
