@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QTabBar
 
 from carvana_gui.jobs.runtime_tuning import reserve_gui_core
 from carvana_gui.panels.batch import BatchPanel
@@ -31,6 +31,7 @@ from model.store.versions import ModelInfo, ModelStore, user_models_dir
 log = logging.getLogger(__name__)
 
 DOCK_WIDTH = 340
+TAB_MARGIN = 8  # the tab bar's own frame beside its tabs
 
 
 reserve_gui_core()
@@ -54,7 +55,8 @@ class ModelLoop:
         window.tabifyDockWidget(self.docks["finetune"], self.docks["batch"])
         window.tabifyDockWidget(self.docks["batch"], self.docks["effort"])
         self.docks["finetune"].raise_()
-        window.resizeDocks([self.docks["finetune"]], [DOCK_WIDTH], Qt.Orientation.Horizontal)
+        width = self._dock_width()
+        window.resizeDocks([self.docks["finetune"]], [width], Qt.Orientation.Horizontal)
         self.versions = ModelVersionsMenu(self.store, window.menu("model"), window)
         self.actions = self._add_actions()
         self._refresh_soon = QTimer(window)
@@ -68,6 +70,20 @@ class ModelLoop:
         dock.setWidget(widget)
         self.window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
         return dock
+
+    def _dock_width(self) -> int:
+        """DOCK_WIDTH, or wider where the tabbed docks' titles need it.
+
+        Qt elides a dock tab's title that does not fit ("Fine-t…", "Batch auto-m…"), which
+        leaves the person guessing which tab is which; the width the titles need depends on
+        the platform's font and style, so it is measured on the tab bar itself.
+        """
+        titles = {dock.windowTitle() for dock in self.docks.values()}
+        for bar in self.window.findChildren(QTabBar):
+            if {bar.tabText(i) for i in range(bar.count())} == titles:
+                needed = sum(bar.tabSizeHint(i).width() for i in range(bar.count()))
+                return max(DOCK_WIDTH, needed + TAB_MARGIN)
+        return DOCK_WIDTH
 
     def _add_actions(self) -> dict[str, QAction]:
         w = self.window

@@ -10,7 +10,7 @@ import pytest
 from conftest import open_window
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QTabBar
 from test_canvas_editing import _vp, drag
 
 from carvana_gui.actions import ACTIONS, NEEDS_IMAGE
@@ -263,3 +263,17 @@ def test_effort_table_columns_fit_their_dock(qtbot, window):
     for column in range(1, table.columnCount()):  # the figures are never cut
         width = header.sectionSize(column)
         assert width >= table.sizeHintForColumn(column) - 1, column
+
+
+def test_right_dock_tabs_show_their_titles_whole(qtbot, isolated_config):
+    window = _empty_window(qtbot)
+    titles = {dock.windowTitle() for dock in window.model_loop.docks.values()}
+    bars = [
+        bar
+        for bar in window.findChildren(QTabBar)
+        if {bar.tabText(i) for i in range(bar.count())} == titles
+    ]
+    assert len(bars) == 1
+    bar = bars[0]
+    for i in range(bar.count()):  # Qt elides a tab narrower than its hint ("Fine-t…")
+        assert bar.tabRect(i).width() >= bar.tabSizeHint(i).width(), bar.tabText(i)
