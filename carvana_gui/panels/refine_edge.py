@@ -19,13 +19,16 @@ from typing import Any
 import numpy as np
 
 from model.nn.edge_classifier import EdgeClassifier, EdgeClassifierError
-from model.nn.edge_refiner import LOCAL_RADIUS, apply_refined, load_refiner, refined_probability
+from model.nn.edge_refiner import (
+    LOCAL_RADIUS,
+    MISSING,
+    apply_refined,
+    load_refiner,
+    refined_probability,
+)
 from model.store.versions import ModelStoreError, meta_path_for, meta_threshold, read_model_meta
 
-NO_REFINER = (
-    "Refine edge: no edge refiner is installed (model/weights/edge_refiner.npz is missing); "
-    "reinstall carvana-gui"
-)
+NO_REFINER = f"Refine edge: {MISSING}"
 CAR_MODEL = (
     "Refine edge: this car's own model (Learn this car) already re-decides the edge of "
     "every mask it makes; nothing to refine."

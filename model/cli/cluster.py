@@ -43,6 +43,7 @@ def ray_predictor(args: argparse.Namespace, model_path: Path):
             engine=getattr(args, "engine", None),
             actors=args.ray_actors,
             probabilities=bool(getattr(args, "probabilities", False)),
+            refine_edge=bool(getattr(args, "refine_edge", False)),
         )
     except (RayUnavailableError, RayBatchError) as exc:
         raise CliError(str(exc)) from None

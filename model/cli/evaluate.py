@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from model.cli.main import CliError
-from model.cli.network import add_engine_arg
+from model.cli.network import add_engine_arg, add_refine_edge_arg
 
 _EPILOG = """\
 examples:
@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, help="also write all figures to this JSON file")
     add_report_args(p)
     add_engine_arg(p)
+    add_refine_edge_arg(p)
     p.set_defaults(func=cmd_score_model)
 
     p = subparsers.add_parser(
@@ -104,7 +105,7 @@ def cmd_score_model(args: argparse.Namespace) -> int:
     from model.cli.progress import progress_counter
     from model.nn.evaluation import score_model, training_car_records, validation_records
 
-    predictor = load_predictor(path, engine=args.engine)
+    predictor = load_predictor(path, engine=args.engine, refine_edge=args.refine_edge)
     if args.training_cars:
         try:
             records = training_car_records(args.data_dir, predictor.meta, args.training_cars)
@@ -128,13 +129,15 @@ def cmd_score_model(args: argparse.Namespace) -> int:
         score = score_model(predictor, records, on_progress=on_progress, on_image=on_image)
     seconds = time.perf_counter() - start
     cars = sorted({r.car_id or r.image_id for r in records})
-    print(f"model {path} ({predictor.name}), threshold {score.model_threshold}")
+    edges = "" if predictor.edges is None else f", edges refined ({predictor.edges_digest})"
+    print(f"model {path} ({predictor.name}), threshold {score.model_threshold}{edges}")
     print(f"{score.count} images of {len(cars)} {kind} cars, {seconds / score.count:.2f} s/image")
     report: dict = {
         "model": str(path),
         "images": score.count,
         "cars": cars,
         "car_set": kind,
+        "edge_refiner": predictor.edges_digest,
         "variants": {},
     }
     for tta in (False, True):

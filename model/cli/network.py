@@ -133,14 +133,19 @@ def _current_of(store: ModelStore, missing: str) -> ModelInfo:
     return current
 
 
-def load_predictor(path: Path, batch_size: int = 2, engine: str | None = None):
-    """Predictor.load with its errors (a bad file, an engine that cannot run) as CliError."""
+def load_predictor(
+    path: Path, batch_size: int = 2, engine: str | None = None, refine_edge: bool = False
+):
+    """Predictor.load with its errors (a bad file, an engine that cannot run) as CliError;
+    ``refine_edge``: the shipped edge refiner re-decides each mask's edge band."""
     from model.nn.predictor import ModelLoadError, Predictor
 
     try:
         predictor = Predictor.load(path, batch_size=batch_size, engine=engine)
     except ModelLoadError as exc:
         raise CliError(str(exc)) from None
+    if refine_edge:
+        _refine_edges_of(predictor, path)
     log.info(
         "model %s (%s, input %dx%d, engine %s)",
         predictor.name,
@@ -151,11 +156,29 @@ def load_predictor(path: Path, batch_size: int = 2, engine: str | None = None):
     return predictor
 
 
+def _refine_edges_of(predictor, path: Path) -> None:
+    """--refine-edge: the shipped edge refiner re-decides the edges of ``predictor``'s
+    masks, unless its model is a car's own (Learn this car), which already does."""
+    from model.nn.edge_classifier import EdgeClassifierError
+    from model.nn.edge_refiner import MISSING, load_refiner
+
+    if predictor.edges is not None:
+        log.info("--refine-edge: %s is a car's own model, which already refines its edges", path)
+        return
+    try:
+        refiner = load_refiner()
+    except EdgeClassifierError as exc:
+        raise CliError(f"--refine-edge: {exc}") from None
+    if refiner is None:
+        raise CliError(f"--refine-edge: {MISSING}")
+    predictor.edges = refiner
+
+
 def _load_predictor_and_path(args: argparse.Namespace):
     path = resolve_model(args.model).path
     if getattr(args, "ray", None):  # the same engine on a Ray cluster (model.cli.cluster)
         return ray_predictor(args, path), path
-    return load_predictor(path, args.batch_size, args.engine), path
+    return load_predictor(path, args.batch_size, args.engine, args.refine_edge), path
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -265,6 +288,17 @@ def _add_predict_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action="store_true", help="average with the flipped image")
     parser.add_argument("--batch-size", type=int, default=2, help="images per model call")
     add_engine_arg(parser)
+    add_refine_edge_arg(parser)
+
+
+def add_refine_edge_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--refine-edge",
+        action="store_true",
+        help="re-decide each mask's edge at full resolution from the photo with the shipped "
+        "edge refiner (the window's Refine edge, P): about 8 %% less error on the validation "
+        "cars, about 0.3 s more per image; a car's own model (Learn this car) always does",
+    )
 
 
 def add_engine_arg(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ without pickle, beside the model file of the car's version in the model store.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -115,6 +116,15 @@ class EdgeClassifier:
                 raise ValueError("an edge classifier is saved with at most one base")
             out.update({f"{BASE}{key}": value for key, value in self.base.arrays().items()})
         return out
+
+    def digest(self) -> str:
+        """A hash of the weights (its base's too): what an export's fingerprint records, so
+        a submission made with one edge refiner never resumes with another."""
+        sha = hashlib.sha256()
+        for key, value in sorted(self.arrays().items()):
+            sha.update(key.encode())
+            sha.update(np.ascontiguousarray(value).tobytes())
+        return sha.hexdigest()[:16]
 
     def save(self, path: Path) -> None:
         buffer = io.BytesIO()

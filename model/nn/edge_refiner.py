@@ -40,6 +40,9 @@ from model.nn.edge_classifier import EdgeClassifier
 from model.nn.edge_features import band_features
 
 REFINER_FILE = "edge_refiner.npz"
+MISSING = (
+    f"no edge refiner is installed (model/weights/{REFINER_FILE} is missing); reinstall carvana-gui"
+)
 LOCAL_RADIUS = 120  # px: "refine here" re-decides the band within this distance of the cursor
 
 

@@ -134,14 +134,20 @@ class Predictor:
         edges: EdgeClassifier | None = None,
     ) -> None:
         self.engine = engine
-        # A car's own model ("Learn this car") re-decides the band along the mask's edge
-        # at full resolution from the photo (model.nn.edge_classifier)
+        # A car's own model ("Learn this car"), or any model run with --refine-edge,
+        # re-decides the band along the mask's edge at full resolution from the photo
+        # (model.nn.edge_classifier)
         self.edges = edges
         self.name = name
         self.threshold = float(threshold)
         self.meta = dict(meta or {})
         self.batch_size = max(1, int(batch_size))
         self.input_size: tuple[int, int] = tuple(engine.input_size)
+
+    @property
+    def edges_digest(self) -> str | None:
+        """The edge classifier's hash when one re-decides the edges, else None."""
+        return None if self.edges is None else self.edges.digest()
 
     @classmethod
     def from_keras(cls, model: keras.Model, **kwargs) -> Predictor:

@@ -127,9 +127,12 @@ class PredictActor:
         engine: str | None,
         tta: bool,
         probabilities: bool,
+        edge_files: dict[str, bytes] | None = None,
+        refiner_file: str | None = None,
     ) -> None:
         import ray
 
+        from model.nn.edge_classifier import EdgeClassifier
         from model.nn.predictor import Predictor
 
         if isinstance(model_bytes, list):  # [ObjectRef]: not resolved by Ray, fetched here
@@ -141,7 +144,11 @@ class PredictActor:
         path.write_bytes(model_bytes)
         if meta_bytes is not None:
             meta_path_for(path).write_bytes(meta_bytes)
+        for name, data in (edge_files or {}).items():  # a car's classifier, the refiner
+            (self._folder / name).write_bytes(data)
         self.predictor = Predictor.load(path, batch_size=batch_size, engine=engine)
+        if refiner_file is not None and self.predictor.edges is None:
+            self.predictor.edges = EdgeClassifier.load(self._folder / refiner_file)
         self.tta = tta
         self.probabilities = probabilities
 
@@ -184,6 +191,35 @@ def _prob_png(prob: np.ndarray) -> bytes:
     return data.tobytes()
 
 
+def _edge_files(
+    model_path: Path, meta: dict, refine_edge: bool
+) -> tuple[dict[str, bytes], str | None, str | None]:
+    """(files the actors need beside the model, the refiner's name among them or None,
+    the digest of the classifier that will re-decide the edges or None); checked here, so
+    a missing or broken file is an error before the cluster starts."""
+    from model.nn.edge_classifier import EdgeClassifier, EdgeClassifierError
+    from model.nn.edge_refiner import MISSING, REFINER_FILE, shipped_refiner_path
+    from model.nn.predictor import ModelLoadError, load_edge_classifier
+
+    try:
+        own = load_edge_classifier(model_path, meta)  # a car's version names its own
+    except ModelLoadError as exc:
+        raise RayBatchError(str(exc)) from None
+    if own is not None:
+        name = str(meta["edge_classifier"])
+        return {name: (model_path.parent / name).read_bytes()}, None, own.digest()
+    if not refine_edge:
+        return {}, None, None
+    refiner = shipped_refiner_path()
+    if refiner is None:
+        raise RayBatchError(f"--refine-edge: {MISSING}")
+    try:
+        digest = EdgeClassifier.load(refiner).digest()
+    except EdgeClassifierError as exc:
+        raise RayBatchError(f"--refine-edge: {exc}") from None
+    return {REFINER_FILE: refiner.read_bytes()}, REFINER_FILE, digest
+
+
 @dataclass(frozen=True)
 class ClusterEngine:
     """The engine a RayPredictor's actors run: what an export's fingerprint reads."""
@@ -223,7 +259,8 @@ class RayPredictor:
     Cheap to make: the model file and its JSON are only checked and read here (name,
     threshold: they identify the export for resuming, as a local Predictor's do); each
     actor loads the model itself with ``engine`` (None: the actor's CARVANA_ENGINE, else
-    auto; the driver's CARVANA_ENGINE is passed on).
+    auto; the driver's CARVANA_ENGINE is passed on). The edge classifier a car's version
+    names travels with it; ``refine_edge`` sends the shipped edge refiner for the others.
     """
 
     def __init__(
@@ -234,6 +271,7 @@ class RayPredictor:
         engine: str | None = None,
         actors: int | None = None,
         probabilities: bool = False,
+        refine_edge: bool = False,
     ) -> None:
         self._ray = import_ray()  # first: a missing extra is the first thing to fix
         path = Path(model_path)
@@ -247,6 +285,9 @@ class RayPredictor:
         except ModelStoreError as exc:
             raise RayBatchError(str(exc)) from None
         self.model_path = path
+        self.edge_files, self.refiner_file, self.edges_digest = _edge_files(
+            path, self.meta, refine_edge
+        )
         self.name = str(self.meta.get("name") or self.meta.get("version") or path.stem)
         self.batch_size = max(1, int(batch_size))
         self.engine_choice = (engine or os.environ.get(ENGINE_ENV) or "auto").strip().lower()
@@ -326,6 +367,8 @@ class RayPredictor:
                 "engine": self.engine_choice,
                 "tta": bool(tta),
                 "probabilities": self.probabilities,
+                "edge_files": self.edge_files,
+                "refiner_file": self.refiner_file,
             },
         )
         waiting: dict[int, dict] = {}

@@ -85,14 +85,19 @@ def images_fingerprint(images: list[ImageRecord]) -> str:
 
 def model_fingerprint(model_file: Path | None, predictor) -> str:
     """Hash of the model file's bytes (or, without a file, the predictor's name/meta),
-    plus the threshold and the engine (bf16 OpenVINO flips a few edge pixels) it runs on."""
+    plus the threshold and the engine (bf16 OpenVINO flips a few edge pixels) it runs on,
+    and the edge refiner's weights when one re-decides the edges."""
     threshold = getattr(predictor, "threshold", None)
     engine = getattr(getattr(predictor, "engine", None), "name", None)
+    # an edge refiner (--refine-edge, a car's own model) changes the masks: it is part of
+    # what made them; without one the parts stay as before, so older exports resume
+    edges = getattr(predictor, "edges_digest", None)
+    refined = [edges] if isinstance(edges, str) else []
     if model_file is not None and Path(model_file).is_file():
-        return _digest([file_sha256(Path(model_file)), threshold, engine])
+        return _digest([file_sha256(Path(model_file)), threshold, engine, *refined])
     meta = getattr(predictor, "meta", None)
     name = getattr(predictor, "name", type(predictor).__qualname__)
-    return _digest([str(name), threshold, meta if isinstance(meta, dict) else None])
+    return _digest([str(name), threshold, meta if isinstance(meta, dict) else None, *refined])
 
 
 def masks_fingerprint(images: list[ImageRecord], override_mask: OverrideFn | None) -> str | None:
