@@ -319,6 +319,7 @@ class MainWindow(QMainWindow):
         self.canvas.clear_image(hint)
         self.indicators.update_enabled()
         self.indicators.update_title()  # no image name in the status bar either
+        self.indicators.update_mask_status()  # nor the last image's mask area
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
         if event.mimeData().hasUrls():

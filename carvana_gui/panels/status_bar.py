@@ -5,7 +5,9 @@ The messages (what an action did, why it did nothing) share the bar with these l
 get what the labels leave; in a 1,300 px window with a comparison read-out they were
 squeezed to about 100 px. So a label with nothing to say (the cursor's position off the
 canvas, the worker's job while idle) takes no room, and the whole of a message a person
-could not read in the bar is its tooltip until the next one."""
+could not read in the bar is its tooltip until the next one. The image name, mask area
+and save state likewise show only once there is something to say (no framed empty boxes
+before an image is open)."""
 
 from __future__ import annotations
 
@@ -21,11 +23,13 @@ class StatusPanel:
         self.bar = bar
         self.image = self._label("", 150)
         self.image.setObjectName("image_name")
+        self.image.hide()  # until an image is shown
         self.position = self._label("", 110)
         self.position.hide()  # until the cursor is over the image
         self.zoom = self._label(NO_ZOOM, 70)
         self.zoom.setToolTip("Zoom: screen pixels per image pixel (F fits, 1 = actual pixels)")
         self.mask = self._label("", 230)
+        self.mask.hide()  # until an image's mask is
         # a comparison view's read-out (difference to truth, the auto-mask 'before') takes
         # the mask label's place: beside it, the message area would be squeezed to nothing
         self.compare = self._label("", 230)
@@ -38,6 +42,7 @@ class StatusPanel:
         self.edits.setObjectName("edits_folder")
         self.edits.hide()
         self.saved = self._label("", 110)
+        self.saved.hide()  # until there is a save state to tell
         bar.messageChanged.connect(self._tip_message)
 
     def _label(self, text: str, width: int) -> QLabel:
@@ -70,6 +75,7 @@ class StatusPanel:
         """The shown image's name (and e.g. "3 / 96"), or nothing."""
         self.image.setText(f"{name}  {position}".strip() if name else "")
         self.image.setToolTip(f"The image on the canvas: {name}" if name else "")
+        self.image.setVisible(bool(name))
 
     def show_folder_opened(self, images: int, root, why: str | None) -> None:
         """Where this folder's edits go; when it is not the usual ``<images>_edits``
@@ -87,6 +93,7 @@ class StatusPanel:
         self.mask.setText("⚠ read-only: mask not editable")
         self.mask.setStyleSheet("color: #ff6b6b; font-weight: bold;")
         self.mask.setToolTip(reason)
+        self.mask.setVisible(not self.compare.isVisibleTo(self.bar))
 
     def show_mask(self, area: int, total: int, dice: float | None) -> None:
         text = f"mask {area:,} px ({100 * area / max(total, 1):.1f} %)"
@@ -95,6 +102,14 @@ class StatusPanel:
         self.mask.setText(text)
         self.mask.setStyleSheet("")
         self.mask.setToolTip("")
+        self.mask.setVisible(not self.compare.isVisibleTo(self.bar))
+
+    def show_no_mask(self) -> None:
+        """No image open: the mask area has nothing to say (not the last image's area)."""
+        self.mask.setText("")
+        self.mask.setStyleSheet("")
+        self.mask.setToolTip("")
+        self.mask.hide()
 
     def show_comparison(self, text: str | None, tip: str = "") -> None:
         """A comparison view's read-out (rich text) instead of the mask area; None: the
@@ -102,7 +117,7 @@ class StatusPanel:
         self.compare.setText(text or "")
         self.compare.setToolTip(tip)
         self.compare.setVisible(text is not None)
-        self.mask.setVisible(text is None)
+        self.mask.setVisible(text is None and bool(self.mask.text()))
 
     def show_model(self, name: str) -> None:
         self.model.setText(f"model: {name}")
@@ -122,6 +137,7 @@ class StatusPanel:
             self.saved.setText("saving…" if pending else "✓ saved")
             self.saved.setStyleSheet("color: #7fd18b;" if not pending else "")
             self.saved.setToolTip("")
+        self.saved.show()
 
     def show_message(self, text: str, error: bool = False, timeout_ms: int = 10000) -> None:
         """A message on the left of the bar (0 ms: until the next message)."""

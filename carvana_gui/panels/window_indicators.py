@@ -93,6 +93,7 @@ class WindowIndicators:
         mask = self.document.mask
         image_id = self.session.current_id
         if mask is None or image_id is None:
+            self.status.show_no_mask()
             return
         if self.document.read_only:
             self.status.show_read_only(self.document.read_only)

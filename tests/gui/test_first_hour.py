@@ -48,6 +48,8 @@ def test_first_start_says_how_to_open_a_folder(qtbot, isolated_config, image_fol
     assert "drop" in hint.text()
     assert hint.geometry().center() == window.canvas.viewport().rect().center()
     assert window.status.zoom.text() == "–"  # not "75300 %"
+    status = window.status  # no framed empty boxes before there is something to say
+    assert not any(label.isVisible() for label in (status.image, status.mask, status.saved))
     for name in NEEDS_IMAGE:
         assert not window.action(name).isEnabled(), name
     assert not window.toolbar.widgetForAction(window.action("auto_mask")).isEnabled()
@@ -70,6 +72,14 @@ def test_first_start_says_how_to_open_a_folder(qtbot, isolated_config, image_fol
     assert window.status.zoom.text().endswith(" %")
     for name in NEEDS_IMAGE:
         assert window.action(name).isEnabled(), name
+    assert status.image.isVisible() and status.mask.text().startswith("mask ")
+    assert status.mask.isVisible()
+
+    status.show_image_name(None)  # no image on the canvas: its name and area go
+    status.show_no_mask()
+    status.show_comparison(None)  # a comparison switched off brings no empty box back
+    assert not status.image.isVisible() and not status.mask.isVisible()
+    assert status.mask.text() == ""
     window.close()
 
 
