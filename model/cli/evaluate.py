@@ -137,7 +137,7 @@ def cmd_score_model(args: argparse.Namespace) -> int:
         "images": score.count,
         "cars": cars,
         "car_set": kind,
-        "edge_refiner": predictor.edges_digest,
+        "edge_classifier": predictor.edges_digest,  # --refine-edge, or a car's own
         "variants": {},
     }
     for tta in (False, True):

@@ -113,8 +113,8 @@ def test_score_model_with_refine_edge_says_so_and_scores_the_refined_masks(
         printed = capsys.readouterr().out
         assert ("edges refined" in printed) == bool(flag)
         reports[bool(flag)] = json.loads(out.read_text())
-    assert reports[False]["edge_refiner"] is None
-    assert reports[True]["edge_refiner"] == EdgeClassifier.load(shipped_grow).digest()
+    assert reports[False]["edge_classifier"] is None
+    assert reports[True]["edge_classifier"] == EdgeClassifier.load(shipped_grow).digest()
     plain = reports[False]["variants"]["plain"]["mean_dice"]
     assert reports[True]["variants"]["plain"]["mean_dice"] < plain  # grown past the car
 
