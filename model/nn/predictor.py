@@ -236,6 +236,10 @@ class Predictor:
         size = self.input_size
 
         keep = self.edges is not None  # the edge classifier reads the full-size photo
+        # refining an edge costs about as much as the network: two images are refined at
+        # once, and the network may run that much further ahead
+        finishers = 2 if keep else 1
+        ahead = finishers * self.batch_size
 
         def decode(path: Path) -> tuple[np.ndarray, tuple[int, int], np.ndarray | None]:
             image = read_image(path)
@@ -252,7 +256,7 @@ class Predictor:
         finishing: deque[tuple[Path, Future]] = deque()
         with (
             ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="decode") as pool,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as finisher,
+            ThreadPoolExecutor(max_workers=finishers, thread_name_prefix="finish") as finisher,
         ):
 
             def fill() -> None:
@@ -267,7 +271,7 @@ class Predictor:
                 # Hand out finished results in order; wait only for an older batch (the
                 # newest one finishes while the network runs) or when nothing is left.
                 while finishing and (
-                    finishing[0][1].done() or len(finishing) > self.batch_size or not pending
+                    finishing[0][1].done() or len(finishing) > ahead or not pending
                 ):
                     path, done = finishing.popleft()
                     yield path, done.result()
